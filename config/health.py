@@ -1,0 +1,61 @@
+"""Unauthenticated health endpoints: ``/health`` (liveness) and ``/health/deep`` (dependencies)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_safe
+
+from registry.storage import storage_healthy
+
+logger = logging.getLogger(__name__)
+
+
+@require_safe
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.exception("health: database check failed")
+        return False
+
+
+def _redis_ok() -> bool:
+    from django_redis import get_redis_connection
+
+    try:
+        return bool(get_redis_connection("default").ping())
+    except Exception:
+        logger.exception("health: Redis check failed")
+        return False
+
+
+@require_safe
+def health_deep(request: HttpRequest) -> JsonResponse:
+    """Checks the database, the prompt store and Redis (when configured); 503 when any fails.
+
+    The ``sqlite`` key names the database check on every backend, as the original's clients expect.
+    """
+    db_ok = _database_ok()
+    checks = {"sqlite": db_ok, "driver": storage_healthy()}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_ok()
+    healthy = all(checks.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": {name: "ok" if ok else "error" for name, ok in checks.items()},
+        "dbType": "postgresql" if connection.vendor == "postgresql" else "sqlite",
+        "dbConnected": db_ok,
+        "driverType": settings.DRIVER,
+        "reconciliationRunning": False,
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,86 @@
+"""The first step of every request: request id, workspace header, body size, CORS.
+
+Runs before routing, so even ``/health`` answers 400 on a malformed ``X-Workspace-Id`` (as upstream)
+and an oversize body is refused before anything reads it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from config.errors import error_response
+from tenancy.models import WORKSPACE_ID_RE
+
+_WORKSPACE_RE = re.compile(WORKSPACE_ID_RE)
+# Echo client ids that are safe to reflect in a header and a JSON body; mint one otherwise.
+_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_INVALID_WORKSPACE = "Invalid X-Workspace-Id header: must be 1-128 letters, digits, hyphens or underscores"
+_CORS_PREFIXES = ("/v1/", "/health")
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": (
+        "x-request-id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
+    ),
+}
+_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-API-Key, X-Workspace-Id, x-request-id",
+    "Access-Control-Max-Age": "600",
+}
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = incoming if _REQUEST_ID_RE.match(incoming) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        response = self._handle(request)
+        response["x-request-id"] = request.request_id  # type: ignore[attr-defined]
+        if request.path.startswith(_CORS_PREFIXES):
+            for name, value in _CORS_HEADERS.items():
+                response[name] = value
+        return response
+
+    def _handle(self, request: HttpRequest) -> HttpResponse:
+        workspace_id = request.META.get("HTTP_X_WORKSPACE_ID")
+        if workspace_id is None:
+            workspace_id = "default"
+        elif not _WORKSPACE_RE.match(workspace_id):
+            return error_response(
+                request,
+                400,
+                message=_INVALID_WORKSPACE,
+                code="BAD_REQUEST",
+            )
+        request.workspace_id = workspace_id  # type: ignore[attr-defined]
+
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return error_response(request, 400, message="Invalid Content-Length header", code="BAD_REQUEST")
+        if length > settings.MAX_BODY_BYTES:
+            return error_response(
+                request,
+                413,
+                message=f"Request body too large (limit {settings.MAX_BODY_BYTES} bytes)",
+                code="PAYLOAD_TOO_LARGE",
+            )
+
+        if (
+            request.method == "OPTIONS"
+            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META
+            and request.path.startswith(_CORS_PREFIXES)
+        ):
+            response = HttpResponse(status=204)
+            for name, value in _PREFLIGHT_HEADERS.items():
+                response[name] = value
+            return response
+        return self.get_response(request)

@@ -1,0 +1,212 @@
+"""``promptmetrics-server``: the one command that prepares and runs a PromptMetrics node.
+
+On start it applies migrations, makes sure workspace ``default`` exists, bootstraps the operator's
+first key (printed once, or taken from PROMPTMETRICS_ADMIN_KEY) and the first dashboard superuser,
+collects static files when they changed, then serves with gunicorn. SIGTERM is graceful: gunicorn
+stops accepting, lets in-flight requests finish (GRACEFUL_TIMEOUT) and exits; every write is
+committed in its request, so nothing accepted is lost.
+
+``promptmetrics-server manage <command> ...`` (or ``promptmetrics-manage``) runs a management
+command against the same data directory and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+SECRETS_FILE = "secrets.json"
+BOOTSTRAP_KEY_NAME = "bootstrap-admin"
+
+
+def _out(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR", "").strip() or "data").expanduser().resolve()
+
+
+def load_secrets() -> None:
+    """Supply SECRET_KEY and API_KEY_SALT from DATA_DIR/secrets.json when the environment lacks them.
+
+    The file is generated (mode 0600) on first start, so a fresh install needs no configuration and
+    keeps the same keys valid across restarts. Values in the environment always win.
+    """
+    missing = [name for name in ("SECRET_KEY", "API_KEY_SALT") if not os.environ.get(name, "").strip()]
+    if not missing:
+        return
+    data_dir = _data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRETS_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"SECRET_KEY": secrets.token_urlsafe(50), "API_KEY_SALT": secrets.token_hex(32)}
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+        _out(f"Generated SECRET_KEY and API_KEY_SALT in {path} (set them in the environment to override).")
+    for name in missing:
+        os.environ[name] = stored[name]
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    load_secrets()
+    import django
+
+    django.setup()
+
+
+def bootstrap() -> None:
+    """Bring the database and the first credentials into shape; safe to run on every start."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    call_command("migrate", interactive=False, verbosity=1)
+
+    from tenancy.services import DEFAULT_WORKSPACE, superuser_ensure, workspace_ensure
+
+    workspace_ensure(workspace_id=DEFAULT_WORKSPACE)
+    _bootstrap_admin_key()
+    username = os.environ.get("PROMPTMETRICS_ADMIN_USER", "").strip()
+    password = os.environ.get("PROMPTMETRICS_ADMIN_PASSWORD", "")
+    if username and password and superuser_ensure(username=username, password=password):
+        _out(f"Created dashboard superuser {username!r}.")
+    _collect_static()
+    # Connections opened here must not be inherited by the forked workers.
+    connections.close_all()
+
+
+def _bootstrap_admin_key() -> None:
+    from tenancy.context import Actor
+    from tenancy.keys import hash_key
+    from tenancy.models import ApiKey
+    from tenancy.services import api_key_issue
+
+    given = os.environ.get("PROMPTMETRICS_ADMIN_KEY", "").strip()
+    actor = Actor(api_key_name="promptmetrics-server")
+    scopes = "read,write,admin"
+    if given:
+        if not ApiKey.objects.filter(key_hash=hash_key(given)).exists():
+            api_key_issue(
+                name=BOOTSTRAP_KEY_NAME, scopes=scopes, workspace=None, actor=actor, plaintext=given
+            )
+            _out("Registered PROMPTMETRICS_ADMIN_KEY as a master key (scopes read,write,admin).")
+        return
+    if ApiKey.objects.exists():
+        return
+    _, plaintext = api_key_issue(name=BOOTSTRAP_KEY_NAME, scopes=scopes, workspace=None, actor=actor)
+    _out(
+        "\n"
+        "  Your admin API key (master, scopes read,write,admin); it is shown only this once:\n\n"
+        f"      {plaintext}\n\n"
+        "  Use it as the X-API-Key header. Mint narrower keys with POST /v1/api-keys.\n"
+    )
+
+
+def _static_fingerprint(sources: list[Path]) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        parts = [version("promptmetrics"), version("django")]
+    except PackageNotFoundError:
+        parts = ["source"]
+    for source in sources:
+        for file in sorted(source.rglob("*")):
+            if file.is_file():
+                parts.append(f"{file}:{file.stat().st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _collect_static() -> None:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    stamp = Path(settings.STATIC_ROOT) / ".fingerprint"
+    fingerprint = _static_fingerprint([Path(p) for p in settings.STATICFILES_DIRS])
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return
+    _out("Collecting static files...")
+    call_command("collectstatic", interactive=False, verbosity=0)
+    stamp.write_text(fingerprint)
+
+
+def _default_workers() -> int:
+    return (os.cpu_count() or 1) + 1
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from config.wsgi import application
+
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "graceful_timeout": _env_int("GRACEFUL_TIMEOUT", 30),
+        "timeout": _env_int("WORKER_TIMEOUT", 60),
+        "keepalive": 5,
+        "accesslog": "-" if os.environ.get("ACCESS_LOG", "").lower() in {"1", "true"} else None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "promptmetrics",
+    }
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return application
+
+    _out(f"PromptMetrics listening on http://{host}:{port} ({workers} workers x {threads} threads)")
+    Server().run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["manage"]:
+        manage(argv[1:])
+        return
+    parser = argparse.ArgumentParser(prog="promptmetrics-server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "").strip() or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=_env_int("PORT", 3000))
+    parser.add_argument("--workers", type=int, default=_env_int("WEB_CONCURRENCY", _default_workers()))
+    parser.add_argument("--threads", type=int, default=_env_int("THREADS", 4))
+    args = parser.parse_args(argv)
+    setup_django()
+    bootstrap()
+    serve(args.host, args.port, args.workers, args.threads)
+
+
+def manage(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["promptmetrics-manage", *argv])

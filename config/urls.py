@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from config.api import router
+from config.errors import not_found_view
+from config.health import health, health_deep
+from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
+
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("audit-logs", AuditLogViewSet, basename="audit-log")
+router.register("workspaces", WorkspaceViewSet, basename="workspace")
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("health/deep", health_deep, name="health-deep"),
+    path("admin/", admin.site.urls),
+    path("v1/", include(router.urls)),
+    # Anything else is a JSON 404 (also with DEBUG on, where handler404 is not used).
+    re_path(r"^", not_found_view),
+]
+
+handler400 = "config.errors.bad_request_view"
+handler404 = "config.errors.not_found_view"
+handler500 = "config.errors.server_error_view"

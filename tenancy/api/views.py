@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from config.api import not_found, validation_failed
+from tenancy.api.base import PipelineMixin, ScopedViewSet
+from tenancy.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateInputSerializer,
+    ApiKeyMeSerializer,
+    ApiKeySerializer,
+    AuditLogSerializer,
+    WorkspaceCreateInputSerializer,
+    WorkspaceSerializer,
+)
+from tenancy.context import actor_from_request
+from tenancy.filters import AuditLogFilter
+from tenancy.models import MASTER_WORKSPACE, ApiKey, AuditLog, Scope, Workspace
+from tenancy.services import api_key_issue, api_key_revoke, workspace_create, workspace_ensure
+
+ADMIN = (Scope.ADMIN,)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
+    """``/v1/api-keys``: mint, list and revoke keys; ``/v1/api-keys/me`` describes the caller."""
+
+    queryset = ApiKey.objects.active()
+    serializer_class = ApiKeySerializer
+    lookup_value_regex = "[^/]+"
+    master_sees_all_workspaces = True
+    scopes = {"list": ADMIN, "create": ADMIN, "destroy": ADMIN, "me": ()}
+
+    def create(self, request: Request) -> Response:
+        data = ApiKeyCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        principal = request.auth
+        target = data.validated_data.get("workspace_id", request.workspace.pk)
+        if not principal.is_master and target != request.workspace.pk:
+            # Upstream lets any admin mint keys anywhere, master keys included; we do not.
+            message = (
+                "Only a master key can create master keys"
+                if target == MASTER_WORKSPACE
+                else "Admin keys can only create keys for their own workspace"
+            )
+            raise PermissionDenied(message)
+        workspace = None if target == MASTER_WORKSPACE else workspace_ensure(workspace_id=target)
+        days = data.validated_data.get("expires_in_days")
+        key, plaintext = api_key_issue(
+            name=data.validated_data["name"],
+            scopes=data.validated_data["scopes"],
+            workspace=workspace,
+            expires_at=timezone.now() + timedelta(days=days) if days else None,
+            actor=actor_from_request(request),
+            audit_workspace_id=request.workspace.pk,
+        )
+        key.key = plaintext
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        try:
+            key_id = int(pk)
+        except ValueError:
+            raise validation_failed(["Invalid API key id"]) from None
+        key = self.get_queryset().filter(pk=key_id).first()
+        if key is None:
+            raise not_found("API key")
+        api_key_revoke(
+            api_key=key, actor=actor_from_request(request), audit_workspace_id=request.workspace.pk
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=False, methods=["get"])
+    def me(self, request: Request) -> Response:
+        principal = request.auth
+        body = {
+            "id": principal.api_key_id,
+            "name": principal.name,
+            "scopes": ",".join(s for s in Scope.values if s in principal.scopes),
+            "workspace_id": MASTER_WORKSPACE if principal.is_master else request.workspace.pk,
+            "expires_at": int(principal.expires_at) if principal.expires_at is not None else None,
+        }
+        return Response(ApiKeyMeSerializer(body).data)
+
+
+class AuditLogViewSet(mixins.ListModelMixin, ScopedViewSet):
+    """``/v1/audit-logs``: the request workspace's audit trail, newest first."""
+
+    queryset = AuditLog.objects.all()
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilter
+    scopes = {"list": ADMIN}
+
+
+class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
+    """``/v1/workspaces``: admins see their workspace, master keys see and create all of them."""
+
+    queryset = Workspace.objects.all()
+    serializer_class = WorkspaceSerializer
+    scopes = {"list": ADMIN, "create": ADMIN}
+
+    def get_queryset(self) -> QuerySet[Workspace]:
+        # Workspaces are the tenants themselves, so scoping means "only the caller's own".
+        queryset = super().get_queryset()
+        if self.request.auth.is_master:
+            return queryset
+        return queryset.filter(pk=self.request.workspace.pk)
+
+    def create(self, request: Request) -> Response:
+        if not request.auth.is_master:
+            raise PermissionDenied("Only a master key can create workspaces")
+        data = WorkspaceCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = workspace_create(
+            workspace_id=data.validated_data["id"],
+            name=data.validated_data.get("name", ""),
+            actor=actor_from_request(request),
+        )
+        return Response(WorkspaceSerializer(workspace).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,129 @@
+"""Per-process cache of API keys, invalidated everywhere on the next request after a change.
+
+Looking a key up in the database on every request is the single largest cost of a cheap
+authenticated read. Each process therefore keeps a snapshot of the keys it has seen. Any change
+that can take a key away (revoke, delete, workspace delete) bumps a shared *auth epoch*; a process
+that sees a new epoch drops all its snapshots before authenticating. The epoch lives in Redis when
+``REDIS_URL`` is set (shared by every node) and otherwise in a memory-mapped file shared by the
+workers of this machine, so a revoked key is refused on the very next request on every worker.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+from tenancy.models import ApiKey
+from tenancy.sharedmem import SharedFile
+
+# Safety net for changes made behind the application's back (raw SQL): snapshots expire anyway.
+SNAPSHOT_TTL_S = 60.0
+_EPOCH_CACHE_KEY = "auth-epoch"
+
+
+@dataclass
+class KeySnapshot:
+    """What authentication needs to know about a key, without touching the database."""
+
+    id: int
+    name: str
+    key_hash: str
+    workspace_id: str | None
+    scopes: frozenset[str]
+    expires_at: float | None
+    last_used_at: float | None
+    loaded_at: float
+
+    @classmethod
+    def from_model(cls, key: ApiKey) -> KeySnapshot:
+        return cls(
+            id=key.pk,
+            name=key.name,
+            key_hash=key.key_hash,
+            workspace_id=key.workspace_id,
+            scopes=key.scope_set,
+            expires_at=_ts(key.expires_at),
+            last_used_at=_ts(key.last_used_at),
+            loaded_at=time.monotonic(),
+        )
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+class _FileEpoch:
+    def __init__(self) -> None:
+        self.file = SharedFile(settings.AUTH_EPOCH_FILE, 8)
+
+    def read(self) -> int:
+        return struct.unpack_from("<Q", self.file.buffer, 0)[0]
+
+    def bump(self) -> None:
+        with self.file.locked() as buf:
+            struct.pack_into("<Q", buf, 0, struct.unpack_from("<Q", buf, 0)[0] + 1)
+
+
+class _RedisEpoch:
+    def read(self) -> int:
+        return int(cache.get(_EPOCH_CACHE_KEY) or 0)
+
+    def bump(self) -> None:
+        try:
+            cache.incr(_EPOCH_CACHE_KEY)
+        except ValueError:
+            # incr on a missing key raises; add() wins the race for the first writer, incr for others.
+            if not cache.add(_EPOCH_CACHE_KEY, 1, timeout=None):
+                cache.incr(_EPOCH_CACHE_KEY)
+
+
+class KeyCache:
+    def __init__(self) -> None:
+        self._snapshots: dict[str, KeySnapshot] = {}
+        # Workspaces this process has seen exist (for master keys); deletions bump the epoch too.
+        self.known_workspaces: set[str] = set()
+        self._epoch_value: int | None = None
+        self._epoch: _FileEpoch | _RedisEpoch | None = None
+
+    @property
+    def epoch(self) -> _FileEpoch | _RedisEpoch:
+        if self._epoch is None:
+            self._epoch = _RedisEpoch() if settings.REDIS_URL else _FileEpoch()
+        return self._epoch
+
+    def get(self, key_hash: str) -> KeySnapshot | None:
+        current = self.epoch.read()
+        if current != self._epoch_value:
+            self._snapshots.clear()
+            self.known_workspaces.clear()
+            self._epoch_value = current
+        snapshot = self._snapshots.get(key_hash)
+        if snapshot is not None and time.monotonic() - snapshot.loaded_at < SNAPSHOT_TTL_S:
+            return snapshot
+        key = ApiKey.objects.active().filter(key_hash=key_hash).first()
+        if key is None:
+            self._snapshots.pop(key_hash, None)
+            return None
+        snapshot = KeySnapshot.from_model(key)
+        self._snapshots[key_hash] = snapshot
+        return snapshot
+
+    def invalidate_everywhere(self) -> None:
+        self._snapshots.clear()
+        self.known_workspaces.clear()
+        self.epoch.bump()
+
+    def reset(self) -> None:
+        """Forget everything, including which backend holds the epoch (tests switch settings)."""
+        self._snapshots.clear()
+        self.known_workspaces.clear()
+        self._epoch_value = None
+        self._epoch = None
+
+
+key_cache = KeyCache()
