@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
 from django.http import HttpRequest, HttpResponse
 
 from config.errors import error_response
@@ -84,3 +85,11 @@ class RequestContextMiddleware:
                 response[name] = value
             return response
         return self.get_response(request)
+
+
+class PageMessageMiddleware(MessageMiddleware):
+    """Django's flash messages for pages (admin, dashboard); API requests never render them."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not request.path.startswith("/v1/"):
+            super().process_request(request)

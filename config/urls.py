@@ -12,11 +12,12 @@ router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
 
+# The API first: URL resolution tries patterns in order and /v1 is the hot path.
 urlpatterns = [
+    path("v1/", include(router.urls)),
     path("health", health, name="health"),
     path("health/deep", health_deep, name="health-deep"),
     path("admin/", admin.site.urls),
-    path("v1/", include(router.urls)),
     # Anything else is a JSON 404 (also with DEBUG on, where handler404 is not used).
     re_path(r"^", not_found_view),
 ]

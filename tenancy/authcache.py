@@ -35,6 +35,7 @@ class KeySnapshot:
     key_hash: str
     workspace_id: str | None
     scopes: frozenset[str]
+    scopes_label: str
     expires_at: float | None
     last_used_at: float | None
     loaded_at: float
@@ -47,6 +48,7 @@ class KeySnapshot:
             key_hash=key.key_hash,
             workspace_id=key.workspace_id,
             scopes=key.scope_set,
+            scopes_label=key.scopes,
             expires_at=_ts(key.expires_at),
             last_used_at=_ts(key.last_used_at),
             loaded_at=time.monotonic(),

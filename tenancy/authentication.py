@@ -1,7 +1,8 @@
 """DRF authentication: API keys (``X-API-Key``) and dashboard sessions, both bound to a workspace.
 
-Either way ``request.auth`` is a ``Principal`` (name, scopes, master flag) and ``request.workspace``
-the workspace named by ``X-Workspace-Id`` (already validated by RequestContextMiddleware).
+Either way ``request.auth`` is a ``Principal`` (name, scopes, master flag), and after authentication
+``request.workspace_id`` (the ``X-Workspace-Id`` header, validated by RequestContextMiddleware) names
+a workspace that exists and that the caller may address.
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ from tenancy.services import api_key_touch, workspace_ensure
 ALL_SCOPES = frozenset(Scope.values)
 
 
-def _workspace_ref(workspace_id: str) -> Workspace:
-    """A Workspace known to exist, without a query (usable in filters and foreign keys)."""
-    workspace = Workspace(id=workspace_id)
-    workspace._state.adding = False
-    return workspace
-
-
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[None, Principal] | None:
         raw = request.META.get("HTTP_X_API_KEY")
@@ -47,18 +41,16 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("API key expired")
         workspace_id: str = request._request.workspace_id
         if snapshot.workspace_id is None:
-            workspace = self._master_workspace(workspace_id)
-        elif snapshot.workspace_id == workspace_id:
-            workspace = _workspace_ref(workspace_id)
-        else:
+            self._ensure_workspace(workspace_id)
+        elif snapshot.workspace_id != workspace_id:
             raise AuthenticationFailed("API key does not belong to this workspace")
         self._touch(snapshot, now)
-        request._request.workspace = workspace
         request._request.api_key_hash = key_hash
         principal = Principal(
             name=snapshot.name,
             scopes=snapshot.scopes,
             is_master=snapshot.workspace_id is None,
+            scopes_label=snapshot.scopes_label,
             api_key_id=snapshot.id,
             expires_at=snapshot.expires_at,
         )
@@ -68,12 +60,11 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'ApiKey realm="promptmetrics", header="X-API-Key"'
 
     @staticmethod
-    def _master_workspace(workspace_id: str) -> Workspace:
+    def _ensure_workspace(workspace_id: str) -> None:
         # A master key may name a workspace that does not exist yet: it is created on first use.
         if workspace_id not in key_cache.known_workspaces:
             workspace_ensure(workspace_id=workspace_id)
             key_cache.known_workspaces.add(workspace_id)
-        return _workspace_ref(workspace_id)
 
     @staticmethod
     def _touch(snapshot: KeySnapshot, now: float) -> None:
@@ -106,5 +97,8 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
             if role is None:
                 raise AuthenticationFailed("You are not a member of this workspace")
             scopes, is_master = ROLE_SCOPES[role], False
-        request._request.workspace = _workspace_ref(workspace_id)
-        return user, Principal(name=user.get_username(), scopes=scopes, is_master=is_master, user=user)
+        label = ",".join(s for s in Scope.values if s in scopes)
+        principal = Principal(
+            name=user.get_username(), scopes=scopes, is_master=is_master, scopes_label=label, user=user
+        )
+        return user, principal

@@ -16,6 +16,7 @@ class Principal:
     name: str
     scopes: frozenset[str]
     is_master: bool
+    scopes_label: str = ""
     api_key_id: int | None = None
     expires_at: float | None = None
     user: Any = field(default=None, compare=False)

@@ -83,7 +83,7 @@ class ScopedViewSet(PipelineMixin, GenericViewSet):
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()
         if not (self.master_sees_all_workspaces and self.request.auth.is_master):
-            queryset = queryset.filter(workspace_id=self.request._request.workspace.pk)
+            queryset = queryset.filter(workspace_id=self.request.workspace_id)
         return self.narrow_queryset(queryset)
 
     def narrow_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -43,14 +43,6 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
         return value
 
 
-class ApiKeyMeSerializer(serializers.Serializer):
-    id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField()
-    scopes = serializers.CharField()
-    workspace_id = serializers.CharField()
-    expires_at = serializers.IntegerField(allow_null=True)
-
-
 class AuditLogSerializer(serializers.ModelSerializer):
     timestamp = UnixSecondsField()
     prompt_name = BlankAsNullField()

@@ -16,7 +16,6 @@ from tenancy.api.base import PipelineMixin, ScopedViewSet
 from tenancy.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateInputSerializer,
-    ApiKeyMeSerializer,
     ApiKeySerializer,
     AuditLogSerializer,
     WorkspaceCreateInputSerializer,
@@ -43,8 +42,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         data = ApiKeyCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         principal = request.auth
-        target = data.validated_data.get("workspace_id", request.workspace.pk)
-        if not principal.is_master and target != request.workspace.pk:
+        target = data.validated_data.get("workspace_id", request.workspace_id)
+        if not principal.is_master and target != request.workspace_id:
             # Upstream lets any admin mint keys anywhere, master keys included; we do not.
             message = (
                 "Only a master key can create master keys"
@@ -60,7 +59,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
             workspace=workspace,
             expires_at=timezone.now() + timedelta(days=days) if days else None,
             actor=actor_from_request(request),
-            audit_workspace_id=request.workspace.pk,
+            audit_workspace_id=request.workspace_id,
         )
         key.key = plaintext
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
@@ -74,7 +73,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         if key is None:
             raise not_found("API key")
         api_key_revoke(
-            api_key=key, actor=actor_from_request(request), audit_workspace_id=request.workspace.pk
+            api_key=key, actor=actor_from_request(request), audit_workspace_id=request.workspace_id
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -84,11 +83,12 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         body = {
             "id": principal.api_key_id,
             "name": principal.name,
-            "scopes": ",".join(s for s in Scope.values if s in principal.scopes),
-            "workspace_id": MASTER_WORKSPACE if principal.is_master else request.workspace.pk,
+            "scopes": principal.scopes_label,
+            "workspace_id": MASTER_WORKSPACE if principal.is_master else request.workspace_id,
             "expires_at": int(principal.expires_at) if principal.expires_at is not None else None,
         }
-        return Response(ApiKeyMeSerializer(body).data)
+        # A plain dict: this is the cheapest authenticated read, used as the auth probe by clients.
+        return Response(body)
 
 
 class AuditLogViewSet(mixins.ListModelMixin, ScopedViewSet):
@@ -112,7 +112,7 @@ class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
         queryset = super().get_queryset()
         if self.request.auth.is_master:
             return queryset
-        return queryset.filter(pk=self.request.workspace.pk)
+        return queryset.filter(pk=self.request.workspace_id)
 
     def create(self, request: Request) -> Response:
         if not request.auth.is_master:
