@@ -94,9 +94,7 @@ def run(duration: int, connections: int) -> dict[str, str]:
         raise SystemExit("wrk is required (Debian: apt-get install wrk)")
     workdir = Path(tempfile.mkdtemp(prefix="pm-bench-"))
     port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DATA_DIR", "DEBUG"}
-    }
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DATA_DIR", "DEBUG"}}
     env.update({"PORT": str(port), "RATE_LIMIT_MAX_REQUESTS": "100000"})
     log = open(workdir / "server.log", "wb")  # noqa: SIM115
     server = subprocess.Popen([str(SERVER)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)

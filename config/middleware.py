@@ -11,8 +11,11 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponse
+from django.middleware import clickjacking, csrf
 
 from config.errors import error_response
 from tenancy.models import WORKSPACE_ID_RE
@@ -21,7 +24,8 @@ _WORKSPACE_RE = re.compile(WORKSPACE_ID_RE)
 # Echo client ids that are safe to reflect in a header and a JSON body; mint one otherwise.
 _REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 _INVALID_WORKSPACE = "Invalid X-Workspace-Id header: must be 1-128 letters, digits, hyphens or underscores"
-_CORS_PREFIXES = ("/v1/", "/health")
+_API_PREFIX = "/v1/"
+_CORS_PREFIXES = (_API_PREFIX, "/health")
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": (
@@ -87,9 +91,39 @@ class RequestContextMiddleware:
         return self.get_response(request)
 
 
-class PageMessageMiddleware(MessageMiddleware):
-    """Django's flash messages for pages (admin, dashboard); API requests never render them."""
+class _PagesOnly:
+    """Skip a page-oriented middleware on API requests that cannot use a session.
 
-    def process_request(self, request: HttpRequest) -> None:
-        if not request.path.startswith("/v1/"):
-            super().process_request(request)
+    Sessions, CSRF, ``request.user``, flash messages and X-Frame-Options serve the admin and the
+    dashboard. A /v1 request that carries an API key, or no session cookie, never needs them, and
+    skipping them is a quarter of the cost of the cheapest authenticated read.
+    """
+
+    get_response: Callable[[HttpRequest], HttpResponse]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(_API_PREFIX) and (
+            "HTTP_X_API_KEY" in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES
+        ):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SessionMiddleware(_PagesOnly, sessions.SessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_PagesOnly, csrf.CsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_PagesOnly, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_PagesOnly, messages.MessageMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(_PagesOnly, clickjacking.XFrameOptionsMiddleware):
+    pass

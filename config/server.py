@@ -176,12 +176,16 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "promptmetrics",
+        # gunicorn 24+ opens a runtime control socket at one fixed path per user; several servers on
+        # one machine would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for name, value in options.items():
-                self.cfg.set(name, value)
+                if name in self.cfg.settings:
+                    self.cfg.set(name, value)
 
         def load(self) -> Any:
             return application
