@@ -46,15 +46,24 @@ def load_secrets() -> None:
     data_dir = _data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"SECRET_KEY": secrets.token_urlsafe(50), "API_KEY_SALT": secrets.token_hex(32)}
+    if not path.exists():
+        generated = {"SECRET_KEY": secrets.token_urlsafe(50), "API_KEY_SALT": secrets.token_hex(32)}
+        tmp = data_dir / f".{SECRETS_FILE}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle)
-        _out(f"Generated SECRET_KEY and API_KEY_SALT in {path} (set them in the environment to override).")
+            json.dump(generated, handle)
+        try:
+            # link() publishes the complete file atomically and fails if another process won the
+            # race, so concurrent first starts agree on one set of secrets.
+            os.link(tmp, path)
+            _out(
+                f"Generated SECRET_KEY and API_KEY_SALT in {path} (set them in the environment to override)."
+            )
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    stored = json.loads(path.read_text())
     for name in missing:
         os.environ[name] = stored[name]
 
