@@ -152,6 +152,9 @@ class PagePagination(BasePagination):
         self.page, self.limit = self.parse(request)
         self.total = queryset.count()
         offset = (self.page - 1) * self.limit
+        if offset >= self.total:
+            # Past the end: no query, so an absurd page number cannot overflow the SQL OFFSET (a 500).
+            return []
         return list(queryset[offset : offset + self.limit])
 
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 
 def error_body(
@@ -40,6 +41,9 @@ def error_response(
     )
 
 
+# Exempt: an unknown route answers 404 whatever the method; CSRF's check (which runs as a view hook
+# even where the middleware skips API requests) would otherwise answer POST/DELETE with a 403 page.
+@csrf_exempt
 def not_found_view(request: HttpRequest, exception: Exception | None = None, **kwargs: Any) -> JsonResponse:
     return error_response(
         request, 404, message=f"Route {request.method} {request.path} not found", code="NOT_FOUND"

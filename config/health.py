@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
 
+from config.errors import error_response
 from registry.storage import storage_healthy
 
 logger = logging.getLogger(__name__)
+
+
+def require_safe(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
+    """GET/HEAD only, refusing other methods with the JSON envelope (Django's own answers HTML)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> JsonResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = error_response(
+                request, 405, message=f'Method "{request.method}" not allowed.', code="METHOD_NOT_ALLOWED"
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapper
 
 
 @require_safe

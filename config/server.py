@@ -94,8 +94,13 @@ def bootstrap() -> None:
     if username and password and superuser_ensure(username=username, password=password):
         _out(f"Created dashboard superuser {username!r}.")
     _collect_static()
-    # Connections opened here must not be inherited by the forked workers.
+    # Connections opened here must not be inherited by the forked workers. With DATABASE_POOL,
+    # close_all() only hands the connection back to psycopg's pool, which keeps it open: the workers
+    # would share its socket and read each other's results. Closing the pool closes them for real.
     connections.close_all()
+    for connection in connections.all(initialized_only=True):
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
 
 
 def _bootstrap_admin_key() -> None:

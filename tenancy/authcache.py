@@ -39,6 +39,9 @@ class KeySnapshot:
     expires_at: float | None
     last_used_at: float | None
     loaded_at: float
+    # The auth epoch read before the database lookup: a snapshot loaded while a revocation committed
+    # (another thread may already have moved this process to the new epoch) is never served after it.
+    epoch: int = -1
 
     @classmethod
     def from_model(cls, key: ApiKey) -> KeySnapshot:
@@ -105,18 +108,22 @@ class KeyCache:
             self.known_workspaces.clear()
             self._epoch_value = current
         snapshot = self._snapshots.get(key_hash)
-        if snapshot is not None and time.monotonic() - snapshot.loaded_at < SNAPSHOT_TTL_S:
+        if (
+            snapshot is not None
+            and snapshot.epoch == current
+            and time.monotonic() - snapshot.loaded_at < SNAPSHOT_TTL_S
+        ):
             return snapshot
         key = ApiKey.objects.active().filter(key_hash=key_hash).first()
         if key is None:
             self._snapshots.pop(key_hash, None)
             return None
         snapshot = KeySnapshot.from_model(key)
+        snapshot.epoch = current
         self._snapshots[key_hash] = snapshot
         return snapshot
 
     def invalidate_everywhere(self) -> None:
-        return
         self._snapshots.clear()
         self.known_workspaces.clear()
         self.epoch.bump()

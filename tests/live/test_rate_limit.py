@@ -34,6 +34,21 @@ def _backend_env(backend: str, redis_url: str | None) -> dict[str, str]:
     return {"REDIS_URL": ""}
 
 
+def _purge_redis(env: dict[str, str]) -> None:
+    """Delete what the servers left under their private key prefix."""
+    if not env.get("REDIS_URL"):
+        return
+    import redis
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def _redis_url_or_skip() -> str:
     """What the ``redis_url`` fixture gives, for the module-scoped servers (which cannot use it)."""
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -57,6 +72,7 @@ def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield factory.start(env=env, workers=3)
     finally:
         factory.close()
+        _purge_redis(env)
 
 
 def _workspace() -> str:
@@ -197,6 +213,7 @@ def test_the_window_slides(live_servers, request, backend):
         "RATE_LIMIT_WINDOW_MS": str(window_ms),
         **_backend_env(backend, redis_url),
     }
+    request.addfinalizer(lambda: _purge_redis(env))
     server = live_servers.start(env=env, workers=3)
     key = _mint(server, "default")
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -61,7 +62,7 @@ def _revoke_across_servers(a: LiveServer, b: LiveServer, admin_key: str) -> None
     assert a.request("GET", ME, key=admin_key).status == 200
 
 
-def test_a_key_revoked_on_one_server_is_refused_by_the_other_through_the_shared_data_dir(live_servers):
+def test_a_key_revoked_on_one_server_is_refused_by_the_other_via_the_shared_data_dir(live_servers):
     shared = live_servers.tmp_path / "shared-data"
     env = {"DATA_DIR": str(shared), "REDIS_URL": ""}
     a = live_servers.start(env=env, workers=3)
@@ -70,11 +71,27 @@ def test_a_key_revoked_on_one_server_is_refused_by_the_other_through_the_shared_
     _revoke_across_servers(a, b, a.admin_key)
 
 
-def test_a_key_revoked_on_one_node_is_refused_by_the_other_through_redis(live_servers, redis_url):
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own in Redis, emptied afterwards."""
+    import redis
+
+    prefix = f"pm-test-{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def test_a_key_revoked_on_one_node_is_refused_by_the_other_via_redis(live_servers, redis_url, redis_prefix):
     """Two nodes share only the database and Redis: separate data directories, so no epoch file."""
     env = {
         "REDIS_URL": redis_url,
-        "CACHE_KEY_PREFIX": f"pm-test-{uuid.uuid4().hex}",
+        "CACHE_KEY_PREFIX": redis_prefix,
         "SECRET_KEY": secrets.token_urlsafe(50),
         "API_KEY_SALT": secrets.token_hex(32),
     }

@@ -40,7 +40,7 @@ def master(make_key):
     return make_key("read,write,admin", workspace=None, name="root")
 
 
-# --- POST /v1/api-keys --------------------------------------------------------------------------------
+# --- POST /v1/api-keys ---
 
 
 def test_creating_a_key_returns_the_plaintext_once(api, admin):
@@ -220,7 +220,7 @@ def test_a_refused_creation_leaves_no_workspace_behind(api, master):
     assert not Workspace.objects.filter(pk="newco").exists()
 
 
-# --- GET /v1/api-keys ---------------------------------------------------------------------------------
+# --- GET /v1/api-keys ---
 
 
 def test_the_list_is_a_paginated_envelope_without_secrets(api, admin, make_key):
@@ -302,6 +302,16 @@ def test_invalid_pagination_is_refused(api, admin, query, message):
     assert fields_of(api.get(f"{KEYS}?{query}", key=admin[1])) == [message]
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999", "9223372036854775807", "3"])
+def test_a_page_past_the_end_is_empty(api, admin, make_key, page):
+    make_key("read")
+    body = api.get(f"{KEYS}?page={page}&limit=1", key=admin[1]).json()
+    assert body["items"] == []
+    assert body["total"] == 2
+    assert body["page"] == int(page)
+    assert body["totalPages"] == 2
+
+
 def test_the_largest_page_size_is_accepted(api, admin):
     body = api.get(f"{KEYS}?limit=100", key=admin[1]).json()
     assert body["limit"] == 100
@@ -334,7 +344,7 @@ def test_listing_every_workspace_costs_a_fixed_number_of_queries(
     assert response.json()["total"] == 11
 
 
-# --- DELETE /v1/api-keys/{id} ---------------------------------------------------------------------------
+# --- DELETE /v1/api-keys/{id} ---
 
 
 def test_revoking_a_key_returns_204_and_the_key_stops_working(api, admin, make_key):
@@ -404,7 +414,7 @@ def test_revoking_needs_the_admin_scope(api, make_key):
     assert victim.revoked_at is None
 
 
-# --- GET /v1/api-keys/me ------------------------------------------------------------------------------------
+# --- GET /v1/api-keys/me ---
 
 
 def test_me_describes_the_calling_key(api, make_key):

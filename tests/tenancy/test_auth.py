@@ -26,7 +26,7 @@ from tests.conftest import TEST_ACTOR
 ME = "/v1/api-keys/me"
 
 
-# --- A URLconf with one probe per scope class (no read-class endpoint exists yet) -----------------
+# --- A URLconf with one probe per scope class (no read-class endpoint exists yet) ---
 
 
 class ReadProbe(ScopedAPIView):
@@ -65,7 +65,7 @@ def assert_unauthorized(response, message: str) -> None:
     assert body["error"] == message
 
 
-# --- Missing, unknown, malformed, expired and revoked keys ----------------------------------------
+# --- Missing, unknown, malformed, expired and revoked keys ---
 
 
 def test_a_request_without_a_key_is_refused(api):
@@ -111,9 +111,7 @@ def test_a_revoked_key_is_refused(api, make_key):
     assert_unauthorized(api.get(ME, key=plaintext), "Invalid API key")
 
 
-def test_a_revoked_key_is_refused_on_the_very_next_request(
-    api, make_key, django_capture_on_commit_callbacks
-):
+def test_a_revoked_key_is_refused_on_the_very_next_request(api, make_key, django_capture_on_commit_callbacks):
     _, admin_key = make_key("read,write,admin")
     victim, victim_key = make_key("read")
     # This request leaves the key's snapshot in the per-process cache.
@@ -153,7 +151,7 @@ def test_a_key_hashed_by_the_original_product_authenticates(api, workspace):
     assert response.json()["name"] == "legacy"
 
 
-# --- Workspaces ------------------------------------------------------------------------------------
+# --- Workspaces ---
 
 
 @pytest.mark.parametrize("header", [None, "default"])
@@ -223,7 +221,7 @@ def test_the_longest_valid_workspace_id_is_accepted(api, make_key):
     assert Workspace.objects.filter(pk=longest).exists()
 
 
-# --- Scopes per endpoint class ---------------------------------------------------------------------
+# --- Scopes per endpoint class ---
 
 ANY, READ, WRITE, INGEST, ADMIN = "any", "read", "write", "ingest", "admin"
 
@@ -317,7 +315,7 @@ def test_a_scope_refusal_happens_before_the_body_is_read(api, make_key):
     assert response.status_code == 403
 
 
-# --- last_used_at ------------------------------------------------------------------------------------
+# --- last_used_at ---
 
 
 def test_last_used_at_is_written_on_first_use(api, make_key):
@@ -339,6 +337,18 @@ def test_last_used_at_is_not_written_again_within_the_debounce_minute(api, make_
     api.get(ME, key=plaintext)  # same process: the snapshot knows it was just written
     key_cache.reset()  # another worker: only the database knows
     api.get(ME, key=plaintext)
+    key.refresh_from_db()
+    assert key.last_used_at == first
+
+
+def test_a_worker_with_a_stale_snapshot_does_not_write_last_used_at_again(api, make_key):
+    key, plaintext = make_key("read")
+    api.get(ME, key=plaintext)
+    key.refresh_from_db()
+    first = key.last_used_at
+    # Another worker loaded the key before that write: its snapshot still says "never used".
+    key_cache.get(hash_key(plaintext)).last_used_at = None
+    assert api.get(ME, key=plaintext).status_code == 200
     key.refresh_from_db()
     assert key.last_used_at == first
 
