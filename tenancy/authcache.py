@@ -10,8 +10,10 @@ workers of this machine, so a revoked key is refused on the very next request on
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +22,12 @@ from django.core.cache import cache
 
 from tenancy.models import ApiKey
 from tenancy.sharedmem import SharedFile
+
+logger = logging.getLogger(__name__)
+
+# An opaque version of "the set of valid keys": equal values mean nothing was revoked in between.
+# None means "unknown" (Redis unreachable).
+Epoch = int | str | None
 
 # Safety net for changes made behind the application's back (raw SQL): snapshots expire anyway.
 SNAPSHOT_TTL_S = 60.0
@@ -41,7 +49,7 @@ class KeySnapshot:
     loaded_at: float
     # The auth epoch read before the database lookup: a snapshot loaded while a revocation committed
     # (another thread may already have moved this process to the new epoch) is never served after it.
-    epoch: int = -1
+    epoch: Epoch = None
 
     @classmethod
     def from_model(cls, key: ApiKey) -> KeySnapshot:
@@ -63,10 +71,12 @@ def _ts(value: datetime | None) -> float | None:
 
 
 class _FileEpoch:
+    """A counter in a shared memory map: every worker of this machine sees a bump at once."""
+
     def __init__(self) -> None:
         self.file = SharedFile(settings.AUTH_EPOCH_FILE, 8)
 
-    def read(self) -> int:
+    def read(self) -> Epoch:
         return struct.unpack_from("<Q", self.file.buffer, 0)[0]
 
     def bump(self) -> None:
@@ -75,16 +85,26 @@ class _FileEpoch:
 
 
 class _RedisEpoch:
-    def read(self) -> int:
-        return int(cache.get(_EPOCH_CACHE_KEY) or 0)
+    """A random token in Redis, shared by every node.
+
+    A token rather than a counter: if Redis loses the key (restart without persistence, eviction),
+    the value becomes "missing", which differs from every token a worker may hold; a restarted counter
+    could repeat a value a worker already has and hide the next revocation.
+    """
+
+    def read(self) -> Epoch:
+        try:
+            return cache.get(_EPOCH_CACHE_KEY) or ""
+        except Exception:
+            logger.exception("auth cache: Redis unavailable, looking keys up in the database")
+            return None
 
     def bump(self) -> None:
         try:
-            cache.incr(_EPOCH_CACHE_KEY)
-        except ValueError:
-            # incr on a missing key raises; add() wins the race for the first writer, incr for others.
-            if not cache.add(_EPOCH_CACHE_KEY, 1, timeout=None):
-                cache.incr(_EPOCH_CACHE_KEY)
+            cache.set(_EPOCH_CACHE_KEY, uuid.uuid4().hex, timeout=None)
+        except Exception:
+            # The change is committed; cached copies elsewhere expire within SNAPSHOT_TTL_S.
+            logger.exception("auth cache: could not publish a key change to Redis")
 
 
 class KeyCache:
@@ -92,7 +112,7 @@ class KeyCache:
         self._snapshots: dict[str, KeySnapshot] = {}
         # Workspaces this process has seen exist (for master keys); deletions bump the epoch too.
         self.known_workspaces: set[str] = set()
-        self._epoch_value: int | None = None
+        self._epoch_value: Epoch = None
         self._epoch: _FileEpoch | _RedisEpoch | None = None
 
     @property
@@ -103,6 +123,9 @@ class KeyCache:
 
     def get(self, key_hash: str) -> KeySnapshot | None:
         current = self.epoch.read()
+        if current is None:
+            # The epoch cannot be read: nothing cached can be trusted, so go to the database.
+            return self._load(key_hash, None)
         if current != self._epoch_value:
             self._snapshots.clear()
             self.known_workspaces.clear()
@@ -114,13 +137,17 @@ class KeyCache:
             and time.monotonic() - snapshot.loaded_at < SNAPSHOT_TTL_S
         ):
             return snapshot
+        return self._load(key_hash, current)
+
+    def _load(self, key_hash: str, epoch: Epoch) -> KeySnapshot | None:
         key = ApiKey.objects.active().filter(key_hash=key_hash).first()
         if key is None:
             self._snapshots.pop(key_hash, None)
             return None
         snapshot = KeySnapshot.from_model(key)
-        snapshot.epoch = current
-        self._snapshots[key_hash] = snapshot
+        if epoch is not None:
+            snapshot.epoch = epoch
+            self._snapshots[key_hash] = snapshot
         return snapshot
 
     def invalidate_everywhere(self) -> None:

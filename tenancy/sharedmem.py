@@ -48,7 +48,10 @@ class SharedFile:
     @property
     def buffer(self) -> mmap.mmap:
         """The mapping, for lock-free reads of values written atomically (aligned 8-byte words)."""
-        return self._open()
+        if self._map is not None and self._pid == os.getpid():
+            return self._map
+        with self._thread_lock:
+            return self._open()
 
     @contextmanager
     def locked(self) -> Iterator[mmap.mmap]:

@@ -11,4 +11,6 @@ os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="pm-test-data-"))
 
 from config.settings import *  # noqa: E402,F403
 
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns about a missing root
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
@@ -91,8 +89,3 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 class WorkspaceCreateInputSerializer(serializers.Serializer):
     id = serializers.RegexField(WORKSPACE_ID_RE, max_length=128)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-
-    def validate_id(self, value: str) -> Any:
-        if Workspace.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("workspace already exists")
-        return value

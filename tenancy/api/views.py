@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from config.api import not_found, validation_failed
+from config.api import ApiError, not_found, validation_failed
 from tenancy.api.base import PipelineMixin, ScopedViewSet
 from tenancy.api.serializers import (
     ApiKeyCreatedSerializer,
@@ -65,11 +65,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        try:
-            key_id = int(pk)
-        except ValueError:
-            raise validation_failed(["Invalid API key id"]) from None
-        key = self.get_queryset().filter(pk=key_id).first()
+        # Digits only: int() would also take "1_0", " 7" or "+3".
+        if not (pk.isascii() and pk.isdigit()):
+            raise validation_failed(["Invalid API key id"])
+        key = self.get_queryset().filter(pk=int(pk)).first()
         if key is None:
             raise not_found("API key")
         api_key_revoke(
@@ -119,8 +118,11 @@ class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
             raise PermissionDenied("Only a master key can create workspaces")
         data = WorkspaceCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        workspace_id = data.validated_data["id"]
+        if Workspace.objects.filter(pk=workspace_id).exists():
+            raise ApiError(409, "CONFLICT", "Workspace already exists", {"id": workspace_id})
         workspace = workspace_create(
-            workspace_id=data.validated_data["id"],
+            workspace_id=workspace_id,
             name=data.validated_data.get("name", ""),
             actor=actor_from_request(request),
         )

@@ -363,7 +363,7 @@ def test_a_key_can_revoke_itself(api, admin, django_capture_on_commit_callbacks)
     assert api.get(ME, key=admin[1]).status_code == 401
 
 
-@pytest.mark.parametrize("raw", ["abc", "1.5", "1e3", "%20"])
+@pytest.mark.parametrize("raw", ["abc", "1.5", "1e3", "%20", "1_0", "+3", "-1", "%201"])
 def test_a_non_integer_id_is_refused(api, admin, raw):
     assert fields_of(api.delete(f"{KEYS}/{raw}", key=admin[1])) == ["Invalid API key id"]
 

@@ -147,7 +147,7 @@ def test_a_failed_revocation_writes_no_entry(api, admin, make_key):
 
 def test_a_failed_workspace_creation_writes_no_entry(api, master, admin):
     before = AuditLog.objects.count()
-    assert api.post("/v1/workspaces", key=master[1], json={"id": "default"}).status_code == 422
+    assert api.post("/v1/workspaces", key=master[1], json={"id": "default"}).status_code == 409
     assert api.post("/v1/workspaces", key=admin[1], json={"id": "acme"}).status_code == 403
     assert AuditLog.objects.count() == before
 

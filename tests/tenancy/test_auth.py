@@ -376,3 +376,52 @@ def test_a_failed_authentication_writes_nothing(api, make_key):
     key.refresh_from_db()
     assert key.last_used_at is None
     assert AuditLog.objects.count() == audit_before
+
+
+@pytest.fixture
+def redis_key_cache(redis_url, settings):
+    """The key cache with its epoch in Redis (whatever backend this run uses otherwise)."""
+    settings.REDIS_URL = redis_url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"test-epoch-{time.monotonic_ns()}",
+        }
+    }
+    key_cache.reset()
+    yield key_cache
+    from django.core.cache import cache
+
+    cache.clear()
+    key_cache.reset()
+
+
+def test_a_revocation_after_redis_lost_the_epoch_is_seen(
+    make_key, redis_key_cache, django_capture_on_commit_callbacks
+):
+    """Redis restarted without persistence, then a key is revoked: no worker may serve a stale copy."""
+    from django.core.cache import cache
+
+    key, plaintext = make_key("read")
+    redis_key_cache.invalidate_everywhere()
+    other_worker = KeyCache()
+    assert other_worker.get(hash_key(plaintext)) is not None  # cached under the current epoch
+    cache.delete("auth-epoch")
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor=TEST_ACTOR)
+    # A restarted counter would be back at the value the worker holds and hide the revocation.
+    assert other_worker.get(hash_key(plaintext)) is None
+
+
+def test_an_unreachable_redis_epoch_falls_back_to_the_database(api, make_key, redis_key_cache, monkeypatch):
+    key, plaintext = make_key("read")
+    assert api.get("/v1/api-keys/me", key=plaintext).status_code == 200
+
+    class Unreachable:
+        def get(self, *args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr("tenancy.authcache.cache", Unreachable())
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert_unauthorized(api.get("/v1/api-keys/me", key=plaintext), "Invalid API key")

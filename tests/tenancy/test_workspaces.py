@@ -109,10 +109,10 @@ def test_a_duplicate_workspace_is_refused(api, master, workspace):
     workspace("acme")
     before = AuditLog.objects.count()
     response = api.post(WORKSPACES, key=master[1], json={"id": "acme"})
-    assert response.status_code == 422
+    assert response.status_code == 409
     body = response.json()
-    assert body["code"] == "VALIDATION_FAILED"
-    assert body["details"]["fields"] == ['"id" workspace already exists']
+    assert body["code"] == "CONFLICT"
+    assert body["details"] == {"id": "acme"}
     assert AuditLog.objects.count() == before
 
 
