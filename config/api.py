@@ -117,6 +117,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status_code, code, message = 404, "NOT_FOUND", "Not found"
     elif isinstance(exc, exceptions.MethodNotAllowed):
         status_code, code, message = 405, "METHOD_NOT_ALLOWED", str(exc.detail)
+        view = context.get("view")
+        if view is not None:
+            headers = {"Allow": ", ".join(view.allowed_methods)}
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         status_code, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", str(exc.detail)
     elif isinstance(exc, exceptions.NotAcceptable):

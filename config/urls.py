@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from config.api import router
@@ -9,13 +9,15 @@ from config.errors import not_found_view
 from config.health import health, health_deep
 from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 
-router.register("api-keys", ApiKeyViewSet, basename="api-key")
-router.register("audit-logs", AuditLogViewSet, basename="audit-log")
-router.register("workspaces", WorkspaceViewSet, basename="workspace")
+# Registered with the full "v1/..." prefix rather than under include("v1/"): one resolver level
+# less on every API request.
+router.register("v1/api-keys", ApiKeyViewSet, basename="api-key")
+router.register("v1/audit-logs", AuditLogViewSet, basename="audit-log")
+router.register("v1/workspaces", WorkspaceViewSet, basename="workspace")
 
 # The API first: URL resolution tries patterns in order and /v1 is the hot path.
 urlpatterns = [
-    path("v1/", include(router.urls)),
+    *router.urls,
     # Exempt from CSRF, which would answer a POST with an HTML 403 page before the JSON 405 (these
     # views change nothing; the middleware's view hook runs even where its request hook is skipped).
     path("health", csrf_exempt(health), name="health"),

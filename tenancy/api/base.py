@@ -53,6 +53,11 @@ class PipelineMixin:
         if not result.allowed:
             raise RateLimited({**headers, "Retry-After": str(result.retry_after)})
 
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        # DRF adds "Allow" to every response; only a 405 needs it (see config.api.exception_handler).
+        return {}
+
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         for name, value in getattr(request._request, "rate_limit_headers", {}).items():

@@ -113,8 +113,16 @@ def test_an_unknown_resource_is_not_found(api, admin):
     ("method", "route"), [("PUT", KEYS), ("PATCH", KEYS), ("GET", f"{KEYS}/1"), ("POST", ME)]
 )
 def test_an_unsupported_method_is_not_allowed(api, admin, method, route):
-    body = envelope(api.request(method, route, key=admin, json={}), 405, "METHOD_NOT_ALLOWED")
+    response = api.request(method, route, key=admin, json={})
+    body = envelope(response, 405, "METHOD_NOT_ALLOWED")
     assert method in body["error"]
+    allowed = {m.strip() for m in response["Allow"].split(",")}
+    assert method not in allowed
+    assert "OPTIONS" in allowed
+
+
+def test_a_successful_response_does_not_carry_allow(api, admin):
+    assert "Allow" not in api.get(ME, key=admin)
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
