@@ -89,6 +89,30 @@ def parse_wrk(output: str) -> dict[str, str]:
     return result
 
 
+def wrk(url: str, duration: int, connections: int, headers: list[str]) -> str:
+    command = ["wrk", "-t2", f"-c{connections}", "--latency", *headers]
+    subprocess.run([*command, "-d3s", url], check=True, capture_output=True)  # warm-up
+    return subprocess.run(
+        [*command, f"-d{duration}s", url], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def baseline(duration: int, connections: int, workers: int, threads: int) -> str:
+    """Requests/s of a hello-world app under the same gunicorn settings, measured right after."""
+    port = free_port()
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "-k", "gthread" if threads > 1 else "sync", "-w", str(workers)]
+    command += ["--threads", str(threads), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench")]
+    command += ["--no-control-socket", "hello_wsgi:application"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
+        return parse_wrk(wrk(f"http://127.0.0.1:{port}/", duration, connections, []))["rps"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def run(duration: int, connections: int) -> dict[str, str]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (Debian: apt-get install wrk)")
@@ -102,11 +126,7 @@ def run(duration: int, connections: int) -> dict[str, str]:
     try:
         wait_healthy(url, server)
         key = re.search(r"pm_[0-9a-f]{64}", (workdir / "server.log").read_text()).group(0)  # type: ignore[union-attr]
-        wrk = ["wrk", "-t2", f"-c{connections}", "--latency", "-H", f"X-API-Key: {key}"]
-        subprocess.run([*wrk, "-d3s", url + "/v1/api-keys/me"], check=True, capture_output=True)
-        output = subprocess.run(
-            [*wrk, f"-d{duration}s", url + "/v1/api-keys/me"], check=True, capture_output=True, text=True
-        ).stdout
+        output = wrk(url + "/v1/api-keys/me", duration, connections, ["-H", f"X-API-Key: {key}"])
         rss, pss = memory_kib(process_tree(server.pid))
         workers = len(process_tree(server.pid)) - 1
     finally:
@@ -114,11 +134,13 @@ def run(duration: int, connections: int) -> dict[str, str]:
         server.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
     result = parse_wrk(output)
+    threads = int(os.environ.get("THREADS", "4"))
+    result["baseline"] = baseline(duration, connections, workers, threads)
     result.update(
         {
             "rss": f"{rss / 1024:.0f}",
             "pss": f"{pss / 1024:.0f}",
-            "workers": str(workers),
+            "workers": f"{workers} x {threads}",
             "connections": str(connections),
             "duration": str(duration),
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -131,11 +153,12 @@ def run(duration: int, connections: int) -> dict[str, str]:
 def markdown(r: dict[str, str]) -> str:
     return (
         f"{MARK_BEGIN}\n"
-        "| date | CPUs | workers | conns | duration | req/s | p50 | p90 | p99 | non-2xx "
-        "| RSS all (MiB) | PSS all (MiB) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| date | CPUs | workers x threads | conns | duration | req/s | p50 | p90 | p99 | non-2xx "
+        "| RSS all (MiB) | PSS all (MiB) | hello-world req/s |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         f"| {r['date']} | {r['cpus']} | {r['workers']} | {r['connections']} | {r['duration']} s | {r['rps']} "
-        f"| {r['p50']} | {r['p90']} | {r['p99']} | {r['non2xx']} | {r['rss']} | {r['pss']} |\n"
+        f"| {r['p50']} | {r['p90']} | {r['p99']} | {r['non2xx']} | {r['rss']} | {r['pss']} "
+        f"| {r['baseline']} |\n"
         f"{MARK_END}"
     )
 

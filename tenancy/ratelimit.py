@@ -92,12 +92,23 @@ class FileSlidingLog:
     def _ts(self, buf: memoryview, offset: int, index: int) -> float:
         return struct.unpack_from("<d", buf, offset + self._SLOT_HEADER.size + 8 * index)[0]
 
+    def _expired_prefix(self, buf: memoryview, offset: int, head: int, count: int, horizon: float) -> int:
+        """How many of the oldest entries left the window: a binary search, since the ring is in
+        time order (timestamps are taken under the lock). A linear scan would stall every worker
+        behind the lock for milliseconds when a large bucket wakes up after a quiet spell."""
+        low, high = 0, count
+        while low < high:
+            mid = (low + high) // 2
+            if self._ts(buf, offset, (head + mid) % self.limit) <= horizon:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
     def _hit_slot(self, buf: memoryview, offset: int, digest: bytes, now: float) -> RateLimitResult:
         _, head, count = self._SLOT_HEADER.unpack_from(buf, offset)
-        horizon = now - self.window_ms
-        while count and self._ts(buf, offset, head) <= horizon:
-            head = (head + 1) % self.limit
-            count -= 1
+        expired = self._expired_prefix(buf, offset, head, count, now - self.window_ms)
+        head, count = (head + expired) % self.limit, count - expired
         allowed = count < self.limit
         if allowed:
             tail = (head + count) % self.limit
