@@ -134,7 +134,7 @@ def run(duration: int, connections: int) -> dict[str, str]:
         server.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
     result = parse_wrk(output)
-    threads = int(os.environ.get("THREADS", "4"))
+    threads = int(os.environ.get("THREADS", "1"))
     result["baseline"] = baseline(duration, connections, workers, threads)
     result.update(
         {
