@@ -19,6 +19,10 @@ from config.api import RateLimited
 from tenancy.models import Scope
 from tenancy.ratelimit import rate_limit_hit
 
+# Telemetry writes (logs, traces, spans, runs, OTLP) accept the least-privilege ``ingest`` scope too.
+TELEMETRY_WRITE_SCOPES: tuple[str, ...] = (Scope.WRITE, Scope.INGEST)
+ADMIN_SCOPES: tuple[str, ...] = (Scope.ADMIN,)
+
 
 class PipelineMixin:
     """Scope check and rate limit for any /v1 view.

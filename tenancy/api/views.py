@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from config.api import ApiError, not_found, validation_failed
-from tenancy.api.base import PipelineMixin, ScopedViewSet
+from tenancy.api.base import ADMIN_SCOPES, PipelineMixin, ScopedViewSet
 from tenancy.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateInputSerializer,
@@ -23,10 +23,8 @@ from tenancy.api.serializers import (
 )
 from tenancy.context import actor_from_request
 from tenancy.filters import AuditLogFilter
-from tenancy.models import MASTER_WORKSPACE, ApiKey, AuditLog, Scope, Workspace
+from tenancy.models import MASTER_WORKSPACE, ApiKey, AuditLog, Workspace
 from tenancy.services import api_key_issue, api_key_revoke, workspace_create, workspace_ensure
-
-ADMIN = (Scope.ADMIN,)
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
@@ -36,7 +34,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
     serializer_class = ApiKeySerializer
     lookup_value_regex = "[^/]+"
     master_sees_all_workspaces = True
-    scopes = {"list": ADMIN, "create": ADMIN, "destroy": ADMIN, "me": ()}
+    scopes = {"list": ADMIN_SCOPES, "create": ADMIN_SCOPES, "destroy": ADMIN_SCOPES, "me": ()}
 
     def create(self, request: Request) -> Response:
         data = ApiKeyCreateInputSerializer(data=request.data)
@@ -96,7 +94,7 @@ class AuditLogViewSet(mixins.ListModelMixin, ScopedViewSet):
     queryset = AuditLog.objects.all()
     serializer_class = AuditLogSerializer
     filterset_class = AuditLogFilter
-    scopes = {"list": ADMIN}
+    scopes = {"list": ADMIN_SCOPES}
 
 
 class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
@@ -104,7 +102,7 @@ class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
 
     queryset = Workspace.objects.all()
     serializer_class = WorkspaceSerializer
-    scopes = {"list": ADMIN, "create": ADMIN}
+    scopes = {"list": ADMIN_SCOPES, "create": ADMIN_SCOPES}
 
     def get_queryset(self) -> QuerySet[Workspace]:
         # Workspaces are the tenants themselves, so scoping means "only the caller's own".

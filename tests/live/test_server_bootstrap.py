@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+
+from tests.live_server import KEY_RE, SERVER_BIN
 
 pytestmark = pytest.mark.live
 
@@ -53,3 +57,46 @@ def test_sigterm_shuts_down_cleanly(live_servers):
     assert server.request("GET", "/health").status == 200
     assert server.stop() == 0
     assert "Shutting down" in server.log()
+
+
+def _manage(server, *args: str, entry: str = "promptmetrics-manage") -> subprocess.CompletedProcess[str]:
+    """Run a management command the way an operator of an installed server does (no checkout)."""
+    binary = str(SERVER_BIN.with_name(entry))
+    command = [binary, *args] if entry == "promptmetrics-manage" else [binary, "manage", *args]
+    return subprocess.run(
+        command, cwd=server.workdir, env=server.env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_operators_manage_an_installed_server_from_its_directory(live_servers):
+    server = live_servers.start(
+        env={"PROMPTMETRICS_ADMIN_USER": "ops", "PROMPTMETRICS_ADMIN_PASSWORD": "correct-horse-battery"}
+    )
+    assert "Created dashboard superuser 'ops'" in server.log()
+
+    created = _manage(server, "create_workspace", "acme")
+    assert created.returncode == 0, created.stderr
+    minted = _manage(
+        server,
+        "create_api_key",
+        "--name",
+        "ci",
+        "--scopes",
+        "read",
+        "--workspace",
+        "acme",
+        entry="promptmetrics-server",
+    )
+    assert minted.returncode == 0, minted.stderr
+    key = minted.stdout.strip()
+    assert KEY_RE.fullmatch(key)
+    assert server.request("GET", "/v1/api-keys/me", key=key, workspace="acme").json()["scopes"] == "read"
+
+    listed = _manage(server, "list_api_keys")
+    assert "ci" in listed.stdout and key not in listed.stdout
+    key_id = server.request("GET", "/v1/api-keys/me", key=key, workspace="acme").json()["id"]
+    assert _manage(server, "revoke_api_key", str(key_id)).returncode == 0
+    assert server.request("GET", "/v1/api-keys/me", key=key, workspace="acme").status == 401
+
+    login_page = server.request("GET", "/admin/login/")
+    assert login_page.status == 200 and b"csrfmiddlewaretoken" in login_page.body

@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tenancy import authentication
-from tenancy.api.base import ScopedAPIView
+from tenancy.api.base import TELEMETRY_WRITE_SCOPES, ScopedAPIView
 from tenancy.authcache import KeyCache, key_cache
 from tenancy.keys import hash_key
-from tenancy.models import ApiKey, AuditLog, Scope, Workspace
+from tenancy.models import ApiKey, AuditLog, Workspace
 from tenancy.services import api_key_revoke, workspace_delete
 from tests.conftest import TEST_ACTOR
 
@@ -42,7 +42,7 @@ class WriteProbe(ScopedAPIView):
 class IngestProbe(ScopedAPIView):
     """Models a telemetry write: ``ingest`` or ``write`` may call it."""
 
-    scopes = {"post": (Scope.INGEST, Scope.WRITE)}
+    scopes = {"post": TELEMETRY_WRITE_SCOPES}
 
     def post(self, request: Request) -> Response:
         return Response({"ok": "ingest"}, status=201)
@@ -243,7 +243,8 @@ ALLOWED = {
     "read,write,admin": {ANY, READ, WRITE, INGEST, ADMIN},
 }
 
-REQUIRED_SCOPE = {READ: "read", WRITE: "write", INGEST: "ingest", ADMIN: "admin"}
+# The message names the first accepted scope; telemetry writes name "write", as upstream does.
+REQUIRED_SCOPE = {READ: "read", WRITE: "write", INGEST: "write", ADMIN: "admin"}
 
 MATRIX = [
     (scopes, endpoint_class, method, route)
