@@ -48,6 +48,10 @@ class RequestContextMiddleware:
         request.request_id = incoming if _REQUEST_ID_RE.match(incoming) else str(uuid.uuid4())  # type: ignore[attr-defined]
         response = self._handle(request)
         response["x-request-id"] = request.request_id  # type: ignore[attr-defined]
+        if not response.streaming and "Content-Length" not in response:
+            # Without it gunicorn falls back to chunked encoding: more writes, more bytes, and
+            # clients cannot tell a truncated body from a complete one.
+            response["Content-Length"] = str(len(response.content))
         if request.path.startswith(_CORS_PREFIXES):
             for name, value in _CORS_HEADERS.items():
                 response[name] = value

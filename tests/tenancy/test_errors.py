@@ -125,6 +125,13 @@ def test_a_successful_response_does_not_carry_allow(api, admin):
     assert "Allow" not in api.get(ME, key=admin)
 
 
+@pytest.mark.parametrize("path", [ME, "/health", "/v1/nowhere"])
+def test_responses_declare_their_length(api, admin, path):
+    """A declared length spares gunicorn chunked encoding and lets clients detect truncation."""
+    response = api.get(path, key=admin)
+    assert int(response["Content-Length"]) == len(response.content) > 0
+
+
 @pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
 @pytest.mark.parametrize("route", ["/health", "/health/deep"])
 def test_an_unsupported_method_on_health_is_a_json_not_allowed(api, method, route):
