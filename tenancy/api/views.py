@@ -57,7 +57,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
             workspace=workspace,
             expires_at=timezone.now() + timedelta(days=days) if days else None,
             actor=actor_from_request(request),
-            audit_workspace_id=request.workspace_id,
+            # Recorded where the key works, so that workspace's admins see who minted it; a master
+            # key belongs to no workspace and is recorded where it was minted.
+            audit_workspace_id=request.workspace_id if workspace is None else None,
         )
         key.key = plaintext
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
@@ -70,7 +72,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         if key is None:
             raise not_found("API key")
         api_key_revoke(
-            api_key=key, actor=actor_from_request(request), audit_workspace_id=request.workspace_id
+            api_key=key,
+            actor=actor_from_request(request),
+            audit_workspace_id=request.workspace_id if key.is_master else None,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

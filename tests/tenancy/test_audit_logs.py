@@ -112,10 +112,23 @@ def test_an_entry_without_a_key_name_reads_unknown(api, admin):
     assert [e["api_key_name"] for e in wire] == ["unknown"]
 
 
-def test_a_master_key_minting_for_another_workspace_is_audited_in_the_request_workspace(api, master):
+def test_keys_minted_for_another_workspace_are_audited_where_they_work(api, master, make_key):
     created = api.post(KEYS, key=master[1], json={"name": "x", "workspace_id": "acme"}).json()
     entry = AuditLog.objects.get(action="api_key:create", target_id=str(created["id"]))
-    assert entry.workspace_id == "default"
+    assert entry.workspace_id == "acme"
+    _, acme_admin = make_key("admin", workspace="acme")
+    listed = api.get(AUDIT, key=acme_admin, workspace="acme").json()["items"]
+    assert str(created["id"]) in {item["target_id"] for item in listed}
+
+    assert api.delete(f"{KEYS}/{created['id']}", key=master[1]).status_code == 204
+    revoked = AuditLog.objects.get(action="api_key:revoke", target_id=str(created["id"]))
+    assert revoked.workspace_id == "acme"
+
+
+def test_master_keys_are_audited_where_they_were_minted(api, master):
+    created = api.post(KEYS, key=master[1], workspace="ops", json={"name": "m", "workspace_id": "*"}).json()
+    entry = AuditLog.objects.get(action="api_key:create", target_id=str(created["id"]))
+    assert entry.workspace_id == "ops"
 
 
 # --- Failed mutations leave no entry ---
