@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404
@@ -54,6 +56,7 @@ class RateLimited(exceptions.APIException):
 
 
 _REQUIRED_CODES = {"required", "null", "blank"}
+_INTEGER_RE = re.compile(r"-?[0-9]{1,30}")
 
 
 def field_messages(detail: Any, prefix: str = "") -> list[str]:
@@ -107,6 +110,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         extra = {"message": "Invalid JSON body"}
     elif isinstance(exc, RequestDataTooBig):
         status_code, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many query fields, malformed multipart and the like: the client's fault, never a 500.
+        status_code, code, message = 400, "BAD_REQUEST", "Bad Request"
+    elif isinstance(exc, DjangoPermissionDenied):
+        status_code, code, message = 403, "FORBIDDEN", str(exc) or "Forbidden"
     elif isinstance(exc, exceptions.NotAuthenticated):
         status_code, code, message = 401, "UNAUTHORIZED", "Missing X-API-Key header"
     elif isinstance(exc, exceptions.AuthenticationFailed):
@@ -174,11 +182,11 @@ class PagePagination(BasePagination):
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw)
-        except ValueError:
+        # ASCII digits only: int() would also take "1_0", "+5", " 1" or full-width digits.
+        if not _INTEGER_RE.fullmatch(raw):
             errors.append(f'"{name}" must be a number')
             return default
+        value = int(raw)
         if value < low:
             errors.append(f'"{name}" must be greater than or equal to {low}')
         elif high is not None and value > high:

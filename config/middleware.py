@@ -22,7 +22,7 @@ from tenancy.models import WORKSPACE_ID_RE
 
 _WORKSPACE_RE = re.compile(WORKSPACE_ID_RE)
 # Echo client ids that are safe to reflect in a header and a JSON body; mint one otherwise.
-_REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 _INVALID_WORKSPACE = "Invalid X-Workspace-Id header: must be 1-128 letters, digits, hyphens or underscores"
 _API_PREFIX = "/v1/"
 _CORS_PREFIXES = (_API_PREFIX, "/health")
@@ -45,7 +45,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = incoming if _REQUEST_ID_RE.match(incoming) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        request.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else str(uuid.uuid4())  # type: ignore[attr-defined]
         response = self._handle(request)
         response["x-request-id"] = request.request_id  # type: ignore[attr-defined]
         if not response.streaming and "Content-Length" not in response:
@@ -61,7 +61,7 @@ class RequestContextMiddleware:
         workspace_id = request.META.get("HTTP_X_WORKSPACE_ID")
         if workspace_id is None:
             workspace_id = "default"
-        elif not _WORKSPACE_RE.match(workspace_id):
+        elif not _WORKSPACE_RE.fullmatch(workspace_id):
             return error_response(
                 request,
                 400,

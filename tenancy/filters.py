@@ -25,11 +25,13 @@ class TimestampField(forms.Field):
             pass
         try:
             parsed = parse_datetime(value)  # type: ignore[arg-type]
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            if parsed is None:
+                raise ValueError(value)
+            # Normalised to UTC here: year 1 at +14:00 or year 9999 at -14:00 overflows, and would
+            # otherwise do so later, inside the database adapter (a 500).
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class TimestampFilter(django_filters.Filter):

@@ -9,7 +9,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-WORKSPACE_ID_RE = r"^[A-Za-z0-9_-]{1,128}$"
+# \Z, not $: "$" also matches before a trailing newline.
+WORKSPACE_ID_RE = r"^[A-Za-z0-9_-]{1,128}\Z"
 MASTER_WORKSPACE = "*"
 
 workspace_id_validator = RegexValidator(

@@ -342,3 +342,12 @@ def test_a_master_key_sees_the_entries_of_the_workspace_it_names(api, master, ma
     assert {e["workspace_id"] for e in from_acme} == {"acme"}
     assert "test:default-only" not in {e["action"] for e in from_acme}
     assert len(from_acme) == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["from=0001-01-01T00:00:00%2B14:00", "to=9999-12-31T23:59:59-14:00", "from=1e400", "to=nan"]
+)
+def test_out_of_range_times_are_refused_not_a_server_error(api, admin, query):
+    response = api.get(f"{AUDIT}?{query}", key=admin[1])
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "VALIDATION_FAILED"

@@ -369,3 +369,32 @@ def test_the_rate_limit_headers_are_exposed_to_browsers(api, make_key):
         "ratelimit-reset",
         "retry-after",
     } <= exposed
+
+
+# --- Hostile input is a 4xx, never a 500 ---
+
+
+def test_deeply_nested_json_is_a_bad_request(api, admin):
+    response = api.post(KEYS, key=admin, data="[" * 100_000)
+    assert response.status_code == 400
+    assert response.json()["code"] == "BAD_REQUEST"
+
+
+def test_too_many_query_fields_is_a_bad_request(api, admin):
+    response = api.get(KEYS + "?" + "&".join(f"f{i}=1" for i in range(1200)), key=admin)
+    assert response.status_code == 400
+    assert response.json()["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("raw", ["1_0", "+5", " 1", "１", "1.0", "1e3", "9" * 31])
+def test_page_and_limit_take_ascii_integers_only(api, admin, raw):
+    for name in ("page", "limit"):
+        response = api.get(f"{KEYS}?{name}={raw}", key=admin)
+        assert response.status_code == 422, (name, raw)
+        assert response.json()["details"]["fields"] == [f'"{name}" must be a number']
+
+
+@pytest.mark.parametrize("header", ["abc\n", "acme\n"])
+def test_a_trailing_newline_is_not_a_valid_id(api, admin, header):
+    response = api.get("/health", HTTP_X_WORKSPACE_ID=header)
+    assert response.status_code == 400
