@@ -51,13 +51,15 @@ class FileSlidingLog:
 
     _SLOT_HEADER = struct.Struct("<16sII")
     _PROBE = 32
-    _MAX_FILE_BYTES = 64 * 1024 * 1024
+    # Buckets (workspace, key) that can be live at once. The file is sparse: a slot's ring costs
+    # disk and memory only for the entries it has used.
+    SLOTS = 4096
 
     def __init__(self, limit: int, window_ms: int) -> None:
         self.limit = limit
         self.window_ms = window_ms
         self.slot_size = self._SLOT_HEADER.size + 8 * limit
-        self.slots = max(64, min(4096, self._MAX_FILE_BYTES // self.slot_size))
+        self.slots = self.SLOTS
         # Limit and window are part of the name: a changed configuration starts from fresh state
         # instead of misreading the old layout.
         path = settings.RATE_LIMIT_DIR / f"ratelimit-{limit}-{window_ms}.bin"
@@ -68,26 +70,36 @@ class FileSlidingLog:
         home = int.from_bytes(digest[:8], "little") % self.slots
         with self.file.locked() as buf:
             now = time.time() * 1000
-            offset = self._find_slot(buf, digest, home, now)
+            offset, frees_at = self._find_slot(buf, digest, home, now)
+            if offset is None:
+                # Every slot this bucket may use holds a live bucket. Taking one over would reset a
+                # live count and let it exceed its limit, so the newcomer waits instead.
+                logger.warning("rate limiter: no free slot for bucket %s; refusing", bucket.split(":")[0])
+                return RateLimitResult(False, self.limit, 0, frees_at, now)
             return self._hit_slot(buf, offset, digest, now)
 
-    def _find_slot(self, buf: memoryview, digest: bytes, home: int, now: float) -> int:
-        """Return the slot of ``digest`` near ``home``, else a free, expired or least recent one."""
-        reusable: int | None = None
-        oldest_newest = math.inf
+    def _find_slot(self, buf: memoryview, digest: bytes, home: int, now: float) -> tuple[int | None, float]:
+        """The slot of ``digest`` near ``home``, else a free or fully expired one (claimed for it).
+
+        Without either, ``(None, when the first of those slots expires)``.
+        """
+        horizon = now - self.window_ms
+        frees_at = math.inf
+        free: int | None = None
         for i in range(self._PROBE):
             offset = ((home + i) % self.slots) * self.slot_size
             slot_digest, head, count = self._SLOT_HEADER.unpack_from(buf, offset)
             if slot_digest == digest:
-                return offset
+                return offset, now
             newest = self._ts(buf, offset, (head + count - 1) % self.limit) if count else -math.inf
-            if newest <= now - self.window_ms:
-                newest = -math.inf  # empty or fully expired: as good as free
-            if newest < oldest_newest:
-                reusable, oldest_newest = offset, newest
-        assert reusable is not None
-        self._SLOT_HEADER.pack_into(buf, reusable, digest, 0, 0)
-        return reusable
+            if newest <= horizon:
+                free = offset if free is None else free
+            else:
+                frees_at = min(frees_at, newest + self.window_ms)
+        if free is None:
+            return None, frees_at
+        self._SLOT_HEADER.pack_into(buf, free, digest, 0, 0)
+        return free, now
 
     def _ts(self, buf: memoryview, offset: int, index: int) -> float:
         return struct.unpack_from("<d", buf, offset + self._SLOT_HEADER.size + 8 * index)[0]

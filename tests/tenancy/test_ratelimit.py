@@ -60,3 +60,22 @@ def test_buckets_are_independent(settings, tmp_path, clock):
     log = FileSlidingLog(limit=1, window_ms=1000)
     assert hits(log, clock, [0, 1], bucket="a:1") == [True, False]
     assert hits(log, clock, [2], bucket="b:1") == [True]
+
+
+def test_a_full_neighbourhood_refuses_newcomers_instead_of_resetting_live_buckets(
+    settings, tmp_path, clock, monkeypatch
+):
+    settings.RATE_LIMIT_DIR = tmp_path
+    monkeypatch.setattr(FileSlidingLog, "SLOTS", 32)  # one probe window covers the whole table
+    log = FileSlidingLog(limit=2, window_ms=1000)
+    assert hits(log, clock, [0, 1], bucket="ws:full") == [True, True]
+    for i in range(31):
+        assert hits(log, clock, [2], bucket=f"ws:other-{i}") == [True]
+
+    newcomer = log.hit("ws:newcomer")
+    assert not newcomer.allowed
+    assert newcomer.retry_after == 1
+    # The full bucket kept its count: still refused.
+    assert hits(log, clock, [3], bucket="ws:full") == [False]
+    # Once the window has passed, slots are free again.
+    assert hits(log, clock, [1003], bucket="ws:newcomer") == [True]
