@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import set_rollback
 
-from config.errors import error_body
+from config.errors import Conflict, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, RateLimited):
         status_code, code, message = 429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded"
         headers = exc.headers
+    elif isinstance(exc, Conflict):
+        status_code, code, message, details = 409, "CONFLICT", exc.message, exc.details
     elif isinstance(exc, IntegrityError):
         status_code, code, message = 409, "CONFLICT", "Conflict with an existing resource"
     elif isinstance(exc, exceptions.APIException):

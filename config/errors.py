@@ -12,6 +12,15 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 
+class Conflict(Exception):
+    """A write that collides with existing state (a duplicate id): 409 CONFLICT with context."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
 def error_body(
     request: HttpRequest | None,
     *,

@@ -6,37 +6,31 @@ through ``api_key_revoke``; the admin never deletes a key row or shows its hash 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from tenancy.context import actor_from_request
 from tenancy.models import ApiKey, AuditLog, Membership, Scope, Workspace
 from tenancy.services import (
     api_key_issue,
     api_key_revoke,
+    expiry_after_days,
+    membership_delete,
+    membership_set,
     normalize_scopes,
     workspace_create,
     workspace_delete,
 )
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
-
-
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "created_at"]
     search_fields = ["id", "name"]
-    inlines = [MembershipInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Workspace | None = None) -> list[str]:
         return ["id", "created_at"] if obj else ["created_at"]
@@ -54,12 +48,31 @@ class WorkspaceAdmin(admin.ModelAdmin):
         for workspace in queryset:
             workspace_delete(workspace=workspace)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        # Deleting a workspace deletes its keys and audit trail by design; those admins refuse
+        # deletion one row at a time, which must not veto the workspace's own deletion.
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role", "workspace"]
     autocomplete_fields = ["user", "workspace"]
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: forms.Form, change: bool) -> None:
+        membership = membership_set(
+            user=obj.user, workspace=obj.workspace, role=obj.role, actor=actor_from_request(request)
+        )
+        obj.pk = membership.pk
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_delete(membership=obj, actor=actor_from_request(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("user"):
+            membership_delete(membership=membership, actor=actor_from_request(request))
 
 
 class ApiKeyAddForm(forms.ModelForm):
@@ -128,12 +141,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        days = data.get("expires_in_days")
         key, plaintext = api_key_issue(
             name=data["name"],
             scopes=normalize_scopes(data["scopes"]),
             workspace=None if data.get("master") else data["workspace"],
-            expires_at=timezone.now() + timedelta(days=days) if days else None,
+            expires_at=expiry_after_days(data.get("expires_in_days")),
             actor=actor_from_request(request),
         )
         obj.pk = key.pk

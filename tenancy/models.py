@@ -26,13 +26,6 @@ class Scope(models.TextChoices):
     INGEST = "ingest", "ingest"
 
 
-class WorkspaceQuerySet(models.QuerySet["Workspace"]):
-    def for_user(self, user: settings.AUTH_USER_MODEL) -> WorkspaceQuerySet:  # type: ignore[valid-type]
-        if user.is_superuser:
-            return self.all()
-        return self.filter(memberships__user=user)
-
-
 class Workspace(models.Model):
     """A tenant. Every tenant-owned row points here and every uniqueness key includes it."""
 
@@ -41,8 +34,6 @@ class Workspace(models.Model):
     )
     name = models.CharField(max_length=200, blank=True, help_text="Display name; defaults to the id.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -91,9 +82,6 @@ class Membership(models.Model):
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def active(self) -> ApiKeyQuerySet:
         return self.filter(revoked_at__isnull=True)
-
-    def visible_in(self, workspace: Workspace) -> ApiKeyQuerySet:
-        return self.filter(workspace=workspace)
 
 
 class ApiKey(models.Model):
@@ -148,11 +136,6 @@ class ApiKey(models.Model):
         return self.expires_at is not None and self.expires_at < now
 
 
-class AuditLogQuerySet(models.QuerySet["AuditLog"]):
-    def for_workspace(self, workspace: Workspace) -> AuditLogQuerySet:
-        return self.filter(workspace=workspace)
-
-
 class AuditLog(models.Model):
     """One successful mutation: who did what to which object, from where, and when."""
 
@@ -167,8 +150,6 @@ class AuditLog(models.Model):
     )
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     timestamp = models.DateTimeField(auto_now_add=True)
-
-    objects = AuditLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-id"]

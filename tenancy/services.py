@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.errors import Conflict
 from tenancy.authcache import key_cache
-from tenancy.context import Actor
+from tenancy.context import Actor, Principal
 from tenancy.keys import generate_key, hash_key
-from tenancy.models import ApiKey, AuditLog, Membership, Role, Scope, Workspace
+from tenancy.models import MASTER_WORKSPACE, ApiKey, AuditLog, Membership, Role, Scope, Workspace
 
 DEFAULT_WORKSPACE = "default"
 AUDIT_FIELD_MAX = 256
@@ -48,9 +50,11 @@ def audit_record(
 
 
 def workspace_create(*, workspace_id: str, name: str = "", actor: Actor) -> Workspace:
-    """Create a workspace; a duplicate id raises ``ValidationError``."""
+    """Create a workspace; an id already taken raises ``Conflict``."""
+    if Workspace.objects.filter(pk=workspace_id).exists():
+        raise Conflict("Workspace already exists", {"id": workspace_id})
     workspace = Workspace(id=workspace_id, name=name or workspace_id)
-    workspace.full_clean()
+    workspace.full_clean(validate_unique=False)
     with transaction.atomic():
         workspace.save(force_insert=True)
         audit_record(
@@ -72,13 +76,33 @@ def workspace_delete(*, workspace: Workspace) -> None:
         transaction.on_commit(key_cache.invalidate_everywhere)
 
 
-def membership_set(*, user: object, workspace: Workspace, role: str) -> Membership:
+def membership_set(*, user: Any, workspace: Workspace, role: str, actor: Actor) -> Membership:
+    """Give a dashboard user a role in a workspace (or change it)."""
     if role not in Role.values:
         raise ValidationError({"role": f"role must be one of {', '.join(Role.values)}"})
-    membership, _ = Membership.objects.update_or_create(
-        user=user, workspace=workspace, defaults={"role": role}
-    )
+    with transaction.atomic():
+        membership, _ = Membership.objects.update_or_create(
+            user=user, workspace=workspace, defaults={"role": role}
+        )
+        audit_record(
+            actor=actor,
+            workspace_id=workspace.pk,
+            action="membership:set",
+            target_id=f"{user.get_username()}:{role}",
+        )
     return membership
+
+
+def membership_delete(*, membership: Membership, actor: Actor) -> None:
+    """Take a dashboard user out of a workspace."""
+    with transaction.atomic():
+        membership.delete()
+        audit_record(
+            actor=actor,
+            workspace_id=membership.workspace_id,
+            action="membership:delete",
+            target_id=membership.user.get_username(),
+        )
 
 
 def normalize_scopes(scopes: str | Iterable[str]) -> str:
@@ -128,6 +152,46 @@ def api_key_issue(
             target_id=str(key.pk),
         )
     return key, plaintext
+
+
+def expiry_after_days(days: int | None) -> datetime | None:
+    return timezone.now() + timedelta(days=days) if days else None
+
+
+def api_key_mint(
+    *,
+    caller: Principal,
+    request_workspace_id: str,
+    name: str,
+    scopes: str,
+    target_workspace_id: str | None,
+    expires_in_days: int | None,
+    actor: Actor,
+) -> tuple[ApiKey, str]:
+    """Mint a key through the API, with its policy.
+
+    Admin keys mint only for their own workspace; only a master key mints master keys (``"*"``) or
+    keys for other workspaces, creating a workspace it names for the first time. (The original lets
+    any admin do all of it.) The key is audited where it works, a master key where it was minted.
+    """
+    target = target_workspace_id or request_workspace_id
+    if not caller.is_master and target != request_workspace_id:
+        raise PermissionDenied(
+            "Only a master key can create master keys"
+            if target == MASTER_WORKSPACE
+            else "Admin keys can only create keys for their own workspace"
+        )
+    scopes = normalize_scopes(scopes)  # before any workspace is created: a refusal leaves nothing
+    with transaction.atomic():
+        workspace = None if target == MASTER_WORKSPACE else workspace_ensure(workspace_id=target)
+        return api_key_issue(
+            name=name,
+            scopes=scopes,
+            workspace=workspace,
+            expires_at=expiry_after_days(expires_in_days),
+            actor=actor,
+            audit_workspace_id=request_workspace_id if workspace is None else None,
+        )
 
 
 def api_key_revoke(*, api_key: ApiKey, actor: Actor, audit_workspace_id: str | None = None) -> ApiKey:

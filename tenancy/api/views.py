@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import QuerySet
-from django.utils import timezone
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -11,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from config.api import ApiError, not_found, validation_failed
+from config.api import not_found, validation_failed
 from tenancy.api.base import ADMIN_SCOPES, PipelineMixin, ScopedViewSet
 from tenancy.api.serializers import (
     ApiKeyCreatedSerializer,
@@ -24,7 +21,7 @@ from tenancy.api.serializers import (
 from tenancy.context import actor_from_request
 from tenancy.filters import AuditLogFilter
 from tenancy.models import MASTER_WORKSPACE, ApiKey, AuditLog, Workspace
-from tenancy.services import api_key_issue, api_key_revoke, workspace_create, workspace_ensure
+from tenancy.services import api_key_mint, api_key_revoke, workspace_create
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
@@ -39,27 +36,14 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
     def create(self, request: Request) -> Response:
         data = ApiKeyCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        principal = request.auth
-        target = data.validated_data.get("workspace_id", request.workspace_id)
-        if not principal.is_master and target != request.workspace_id:
-            # Upstream lets any admin mint keys anywhere, master keys included; we do not.
-            message = (
-                "Only a master key can create master keys"
-                if target == MASTER_WORKSPACE
-                else "Admin keys can only create keys for their own workspace"
-            )
-            raise PermissionDenied(message)
-        workspace = None if target == MASTER_WORKSPACE else workspace_ensure(workspace_id=target)
-        days = data.validated_data.get("expires_in_days")
-        key, plaintext = api_key_issue(
+        key, plaintext = api_key_mint(
+            caller=request.auth,
+            request_workspace_id=request.workspace_id,
             name=data.validated_data["name"],
             scopes=data.validated_data["scopes"],
-            workspace=workspace,
-            expires_at=timezone.now() + timedelta(days=days) if days else None,
+            target_workspace_id=data.validated_data.get("workspace_id"),
+            expires_in_days=data.validated_data.get("expires_in_days"),
             actor=actor_from_request(request),
-            # Recorded where the key works, so that workspace's admins see who minted it; a master
-            # key belongs to no workspace and is recorded where it was minted.
-            audit_workspace_id=request.workspace_id if workspace is None else None,
         )
         key.key = plaintext
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
@@ -120,11 +104,8 @@ class WorkspaceViewSet(PipelineMixin, mixins.ListModelMixin, GenericViewSet):
             raise PermissionDenied("Only a master key can create workspaces")
         data = WorkspaceCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        workspace_id = data.validated_data["id"]
-        if Workspace.objects.filter(pk=workspace_id).exists():
-            raise ApiError(409, "CONFLICT", "Workspace already exists", {"id": workspace_id})
         workspace = workspace_create(
-            workspace_id=workspace_id,
+            workspace_id=data.validated_data["id"],
             name=data.validated_data.get("name", ""),
             actor=actor_from_request(request),
         )

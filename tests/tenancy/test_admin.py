@@ -208,3 +208,47 @@ def test_adding_a_duplicate_workspace_in_the_admin_is_refused(browser):
     assert response.status_code == 200
     assert Workspace.objects.get(pk="default").name == "default"
     assert not AuditLog.objects.filter(action="workspace:create").exists()
+
+
+def test_the_new_key_never_travels_in_a_cookie(browser):
+    response = browser.post(
+        "/admin/tenancy/apikey/add/", {"name": "c", "workspace": "default", "scopes": ["read"]}
+    )
+    assert response.status_code == 302
+    for morsel in response.cookies.values():
+        assert "pm_" not in morsel.value
+        assert morsel.key != "messages"
+
+
+def test_a_workspace_is_deleted_with_its_keys_through_the_admin(
+    browser, api, make_key, django_capture_on_commit_callbacks
+):
+    _, plaintext = make_key("read", workspace="doomed")
+    assert api.get("/v1/api-keys/me", key=plaintext, workspace="doomed").status_code == 200
+
+    confirm = browser.get("/admin/tenancy/workspace/doomed/delete/")
+    assert confirm.status_code == 200
+    assert b"Are you sure" in confirm.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post("/admin/tenancy/workspace/doomed/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Workspace.objects.filter(pk="doomed").exists()
+    assert not ApiKey.objects.filter(workspace_id="doomed").exists()
+    assert api.get("/v1/api-keys/me", key=plaintext, workspace="doomed").status_code == 401
+
+
+def test_memberships_are_set_and_removed_through_audited_services(browser, superuser, django_user_model):
+    alice = django_user_model.objects.create_user(username="alice", password="pw-not-used")
+    response = browser.post(
+        "/admin/tenancy/membership/add/", {"user": alice.pk, "workspace": "default", "role": "editor"}
+    )
+    assert response.status_code == 302
+    membership = alice.memberships.get()
+    assert membership.role == "editor"
+    entry = AuditLog.objects.get(action="membership:set")
+    assert (entry.workspace_id, entry.target_id, entry.user) == ("default", "alice:editor", superuser)
+
+    response = browser.post(f"/admin/tenancy/membership/{membership.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not alice.memberships.exists()
+    assert AuditLog.objects.filter(action="membership:delete", target_id="alice").count() == 1

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from tenancy.context import command_actor
 from tenancy.models import MASTER_WORKSPACE, Workspace
-from tenancy.services import api_key_issue
+from tenancy.services import api_key_issue, expiry_after_days
 
 
 class Command(BaseCommand):
@@ -35,7 +33,7 @@ class Command(BaseCommand):
                 )
         if expires_in_days is not None and expires_in_days < 1:
             raise CommandError("--expires-in-days must be at least 1.")
-        expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        expires_at = expiry_after_days(expires_in_days)
         try:
             key, plaintext = api_key_issue(
                 name=name, scopes=scopes, workspace=target, expires_at=expires_at, actor=command_actor()

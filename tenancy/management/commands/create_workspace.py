@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.errors import Conflict
 from tenancy.context import command_actor
 from tenancy.services import workspace_create
 
@@ -21,4 +22,6 @@ class Command(BaseCommand):
             workspace = workspace_create(workspace_id=workspace_id, name=name, actor=command_actor())
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
+        except Conflict as exc:
+            raise CommandError(f"Workspace {workspace_id!r} already exists.") from exc
         self.stdout.write(self.style.SUCCESS(f"Created workspace {workspace.id!r}."))
