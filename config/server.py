@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ def load_secrets() -> None:
     missing = [name for name in ("SECRET_KEY", "API_KEY_SALT") if not os.environ.get(name, "").strip()]
     if not missing or os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
         return  # development settings have their own insecure defaults
+    if os.environ.get("DATABASE_URL", "").strip():
+        # Nodes sharing a database must share these too: a salt generated per data directory would
+        # make keys minted on one node fail on the others.
+        raise SystemExit(
+            f"With DATABASE_URL set, set {' and '.join(missing)} in the environment as well "
+            "(the same values on every node)."
+        )
     data_dir = _data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
@@ -84,6 +92,11 @@ def bootstrap() -> None:
     from django.db import connections
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if settings.DATABASE_URL and not settings.REDIS_URL:
+        _out(
+            "Note: DATABASE_URL without REDIS_URL: rate limits and API-key revocations are shared by "
+            "the workers of this machine only. Set REDIS_URL before running several nodes."
+        )
     call_command("migrate", interactive=False, verbosity=1)
 
     from tenancy.services import DEFAULT_WORKSPACE, superuser_ensure, workspace_ensure
@@ -195,6 +208,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         # gunicorn 24+ opens a runtime control socket at one fixed path per user; several servers on
         # one machine would fight over it, and nothing here uses it.
         "control_socket_disable": True,
+        "post_fork": _remember_arbiter,
+        "post_worker_init": _honour_early_stop,
     }
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -209,6 +224,26 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _preload()
     _out(f"PromptMetrics listening on http://{host}:{port} ({workers} workers x {threads} threads)")
     Server().run()
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
+def _remember_arbiter(arbiter: Any, worker: Any) -> None:
+    worker.promptmetrics_arbiter = arbiter
+
+
+def _honour_early_stop(worker: Any) -> None:
+    """Stop a worker that was told to stop while it was still starting.
+
+    Until a new worker installs its own signal handlers it runs the master's, which only queue the
+    signal in the worker's copy of the master; gunicorn never looks at that copy, so a SIGTERM sent
+    right after start left the worker serving until the graceful timeout killed it (30 s, exit -9).
+    """
+    queue = worker.promptmetrics_arbiter.SIG_QUEUE
+    while not queue.empty():
+        if queue.get_nowait() in _STOP_SIGNALS:
+            worker.alive = False
 
 
 def _preload() -> None:

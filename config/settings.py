@@ -187,6 +187,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # --- PromptMetrics ------------------------------------------------------------------------------
 
 DRIVER = env_choice("DRIVER", "git", {"git": "git", "filesystem": "git", "s3": "s3", "github": "github"})
+if DRIVER != "git":
+    # Accepted names, so that the message is precise; the drivers arrive with the prompt registry.
+    raise ImproperlyConfigured(f"DRIVER={DRIVER} is not available in this version; use DRIVER=git.")
 GIT_ROOT = Path(env_str("GIT_ROOT", str(DATA_DIR / "git")))  # type: ignore[arg-type]
 
 RATE_LIMIT_WINDOW_MS = env_int("RATE_LIMIT_WINDOW_MS", 60_000, minimum=1)

@@ -152,6 +152,9 @@ class ServerFactory:
         db_url = self.database_url(database)
         if db_url:
             full_env["DATABASE_URL"] = db_url
+            # Required with a shared database; the same values for every server of the test.
+            full_env["SECRET_KEY"] = "live-test-secret-key"
+            full_env["API_KEY_SALT"] = "live-test-api-key-salt"
         full_env.update(env or {})
         log_path = workdir / "server.log"
         log = open(log_path, "wb")  # noqa: SIM115 - the child process owns it

@@ -103,6 +103,31 @@ def test_an_unknown_driver_is_refused(tmp_path):
     refused(setup_django(tmp_path, DRIVER="ftp"), "DRIVER", "ftp")
 
 
+@pytest.mark.parametrize("driver", ["s3", "github"])
+def test_a_driver_not_available_yet_is_refused_at_start(tmp_path, driver):
+    refused(setup_django(tmp_path, DRIVER=driver), f"DRIVER={driver} is not available")
+
+
+@pytest.mark.parametrize("driver", ["git", "filesystem", "GIT"])
+def test_the_git_driver_and_its_alias_start(tmp_path, driver):
+    assert setup_django(tmp_path, DRIVER=driver).returncode == 0
+
+
+def test_the_server_refuses_generated_secrets_with_a_shared_database(tmp_path):
+    """Nodes sharing DATABASE_URL must share the salt: it is never generated per data directory."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "API_KEY_SALT", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update({"DATABASE_URL": "postgres://u@db.invalid:5432/pm", "DATA_DIR": str(tmp_path / "data")})
+    server = Path(sys.executable).with_name("promptmetrics-server")
+    result = subprocess.run([str(server)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "set SECRET_KEY and API_KEY_SALT in the environment" in result.stderr
+    assert not (tmp_path / "data" / "secrets.json").exists()
+
+
 @pytest.mark.parametrize("url", ["mysql://x", "sqlite:///tmp/db", "postgres://host", "postgres://h:port/db"])
 def test_an_unsupported_database_url_is_refused(tmp_path, url):
     refused(setup_django(tmp_path, DATABASE_URL=url), "DATABASE_URL")
