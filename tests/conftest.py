@@ -70,6 +70,18 @@ def make_key(db: None) -> Callable[..., tuple[ApiKey, str]]:
     return make
 
 
+@pytest.fixture
+def admin(make_key: Callable[..., tuple[ApiKey, str]]) -> tuple[ApiKey, str]:
+    """An admin key of workspace ``default``: (ApiKey, plaintext)."""
+    return make_key("read,write,admin", name="ws-admin")
+
+
+@pytest.fixture
+def master(make_key: Callable[..., tuple[ApiKey, str]]) -> tuple[ApiKey, str]:
+    """A master key (workspace ``*``): (ApiKey, plaintext)."""
+    return make_key("read,write,admin", workspace=None, name="root")
+
+
 class Api:
     """A thin JSON client: ``api.get("/v1/api-keys", key=k, workspace="acme")``."""
 

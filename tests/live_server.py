@@ -44,6 +44,19 @@ def service_required(name: str, url: str) -> None:
     pytest.skip(message)
 
 
+def purge_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every Redis key a test's servers left under their private prefix."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.live_server import LiveServer, Response, ServerFactory, service_required
+from tests.live_server import LiveServer, Response, ServerFactory, purge_redis_prefix, service_required
 
 pytestmark = pytest.mark.live
 
@@ -36,17 +36,8 @@ def _backend_env(backend: str, redis_url: str | None) -> dict[str, str]:
 
 def _purge_redis(env: dict[str, str]) -> None:
     """Delete what the servers left under their private key prefix."""
-    if not env.get("REDIS_URL"):
-        return
-    import redis
-
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    try:
-        keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    if env.get("REDIS_URL"):
+        purge_redis_prefix(env["REDIS_URL"], env["CACHE_KEY_PREFIX"])
 
 
 def _redis_url_or_skip() -> str:

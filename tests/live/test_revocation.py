@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.live_server import LiveServer, Response
+from tests.live_server import LiveServer, Response, purge_redis_prefix
 
 pytestmark = pytest.mark.live
 
@@ -74,17 +74,9 @@ def test_a_key_revoked_on_one_server_is_refused_by_the_other_via_the_shared_data
 @pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own in Redis, emptied afterwards."""
-    import redis
-
     prefix = f"pm-test-{uuid.uuid4().hex}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    purge_redis_prefix(redis_url, prefix)
 
 
 def test_a_key_revoked_on_one_node_is_refused_by_the_other_via_redis(live_servers, redis_url, redis_prefix):

@@ -30,16 +30,6 @@ def fields_of(response) -> list[str]:
     return body["details"]["fields"]
 
 
-@pytest.fixture
-def admin(make_key):
-    return make_key("read,write,admin", name="ws-admin")
-
-
-@pytest.fixture
-def master(make_key):
-    return make_key("read,write,admin", workspace=None, name="root")
-
-
 # --- POST /v1/api-keys ---
 
 

@@ -29,16 +29,6 @@ ENTRY_FIELDS = {
 }
 
 
-@pytest.fixture
-def admin(make_key):
-    return make_key("read,write,admin", name="ws-admin")
-
-
-@pytest.fixture
-def master(make_key):
-    return make_key("read,write,admin", workspace=None, name="root")
-
-
 def items(response) -> list[dict]:
     assert response.status_code == 200, response.content
     return response.json()["items"]

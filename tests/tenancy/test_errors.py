@@ -31,8 +31,9 @@ def envelope(response, status: int, code: str) -> dict:
 
 
 @pytest.fixture
-def admin(make_key):
-    return make_key("read,write,admin", name="ws-admin")[1]
+def admin(admin):
+    """This module only needs the plaintext."""
+    return admin[1]
 
 
 # --- 400 ---

@@ -11,11 +11,6 @@ from tenancy.models import AuditLog, Workspace
 WORKSPACES = "/v1/workspaces"
 
 
-@pytest.fixture
-def master(make_key):
-    return make_key("read,write,admin", workspace=None, name="root")
-
-
 def ids_of(response) -> list[str]:
     assert response.status_code == 200, response.content
     return [w["id"] for w in response.json()["items"]]
