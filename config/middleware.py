@@ -6,8 +6,8 @@ and an oversize body is refused before anything reads it.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -39,20 +39,30 @@ _PREFLIGHT_HEADERS = {
 }
 
 
+def _uuid4() -> str:
+    """A random (version 4) UUID string, formatted without building a uuid.UUID (hot path)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class RequestContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        request.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else _uuid4()  # type: ignore[attr-defined]
         response = self._handle(request)
         response["x-request-id"] = request.request_id  # type: ignore[attr-defined]
         if not response.streaming and "Content-Length" not in response:
             # Without it gunicorn falls back to chunked encoding: more writes, more bytes, and
             # clients cannot tell a truncated body from a complete one.
             response["Content-Length"] = str(len(response.content))
-        if request.path.startswith(_CORS_PREFIXES):
+        # CORS headers matter only to browsers, which always send Origin; SDKs and exporters don't.
+        if "HTTP_ORIGIN" in request.META and request.path.startswith(_CORS_PREFIXES):
             for name, value in _CORS_HEADERS.items():
                 response[name] = value
         return response

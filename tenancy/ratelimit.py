@@ -105,10 +105,17 @@ class FileSlidingLog:
         return struct.unpack_from("<d", buf, offset + self._SLOT_HEADER.size + 8 * index)[0]
 
     def _expired_prefix(self, buf: memoryview, offset: int, head: int, count: int, horizon: float) -> int:
-        """How many of the oldest entries left the window: a binary search, since the ring is in
-        time order (timestamps are taken under the lock). A linear scan would stall every worker
-        behind the lock for milliseconds when a large bucket wakes up after a quiet spell."""
-        low, high = 0, count
+        """How many of the oldest entries left the window.
+
+        Under steady traffic that is zero or one entry, so the first few are checked directly;
+        beyond that a binary search (the ring is in time order: timestamps are taken under the
+        lock), since a linear scan would stall every worker behind the lock for milliseconds when a
+        large bucket wakes up after a quiet spell.
+        """
+        for index in range(min(count, 4)):
+            if self._ts(buf, offset, (head + index) % self.limit) > horizon:
+                return index
+        low, high = min(count, 4), count
         while low < high:
             mid = (low + high) // 2
             if self._ts(buf, offset, (head + mid) % self.limit) <= horizon:

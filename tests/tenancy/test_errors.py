@@ -360,7 +360,7 @@ def test_a_limit_of_zero_disables_rate_limiting(api, make_key):
 
 def test_the_rate_limit_headers_are_exposed_to_browsers(api, make_key):
     _, plaintext = make_key("read")
-    response = api.get(ME, key=plaintext)
+    response = api.get(ME, key=plaintext, HTTP_ORIGIN="https://dashboard.example")
     assert response["Access-Control-Allow-Origin"] == "*"
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert {
@@ -399,3 +399,17 @@ def test_page_and_limit_take_ascii_integers_only(api, admin, raw):
 def test_a_trailing_newline_is_not_a_valid_id(api, admin, header):
     response = api.get("/health", HTTP_X_WORKSPACE_ID=header)
     assert response.status_code == 400
+
+
+def test_cors_headers_are_only_sent_to_browsers(api, admin):
+    assert "Access-Control-Allow-Origin" not in api.get(ME, key=admin)
+
+
+def test_generated_request_ids_are_version_4_uuids(api):
+    import uuid
+
+    ids = {api.get("/health")["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (str(parsed), parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
