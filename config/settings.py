@@ -118,6 +118,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": env_int("SQLITE_BUSY_TIMEOUT_MS", 5000, minimum=0) / 1000,
             },
+            # Keep each worker's connection: opening one and running the PRAGMAs above costs more
+            # than most queries it would serve.
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0),
         }
     }
 
