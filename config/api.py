@@ -39,6 +39,12 @@ class ApiError(exceptions.APIException):
         self.details = details
 
 
+def parse_int(raw: str) -> int | None:
+    """An ASCII, optionally negative integer, or None: int() would also take "1_0", "+5", " 1" or
+    full-width digits, which no client means as a number."""
+    return int(raw) if _INTEGER_RE.fullmatch(raw) else None
+
+
 def not_found(resource: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{resource} not found")
 
@@ -184,11 +190,10 @@ class PagePagination(BasePagination):
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        # ASCII digits only: int() would also take "1_0", "+5", " 1" or full-width digits.
-        if not _INTEGER_RE.fullmatch(raw):
+        value = parse_int(raw)
+        if value is None:
             errors.append(f'"{name}" must be a number')
             return default
-        value = int(raw)
         if value < low:
             errors.append(f'"{name}" must be greater than or equal to {low}')
         elif high is not None and value > high:

@@ -23,6 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_str
+
 SECRETS_FILE = "secrets.json"
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"
 
@@ -33,7 +37,7 @@ def _out(message: str) -> None:
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("DATA_DIR", "").strip() or "data").expanduser().resolve()
+    return Path(env_str("DATA_DIR", "data")).expanduser().resolve()  # type: ignore[arg-type]
 
 
 def load_secrets() -> None:
@@ -42,10 +46,10 @@ def load_secrets() -> None:
     The file is generated (mode 0600) on first start, so a fresh install needs no configuration and
     keeps the same keys valid across restarts. Values in the environment always win.
     """
-    missing = [name for name in ("SECRET_KEY", "API_KEY_SALT") if not os.environ.get(name, "").strip()]
-    if not missing or os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
+    missing = [name for name in ("SECRET_KEY", "API_KEY_SALT") if not env_str(name)]
+    if not missing or env_bool("DEBUG", False):
         return  # development settings have their own insecure defaults
-    if os.environ.get("DATABASE_URL", "").strip():
+    if env_str("DATABASE_URL"):
         # Nodes sharing a database must share these too: a salt generated per data directory would
         # make keys minted on one node fail on the others.
         raise SystemExit(
@@ -178,16 +182,6 @@ def _default_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
-
-
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -198,8 +192,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
-        "graceful_timeout": _env_int("GRACEFUL_TIMEOUT", 30),
-        "timeout": _env_int("WORKER_TIMEOUT", 60),
+        "graceful_timeout": env_int("GRACEFUL_TIMEOUT", 30, minimum=1),
+        "timeout": env_int("WORKER_TIMEOUT", 60, minimum=1),
         "keepalive": 5,
         "accesslog": "-" if os.environ.get("ACCESS_LOG", "").lower() in {"1", "true"} else None,
         "errorlog": "-",
@@ -265,11 +259,21 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["manage"]:
         manage(argv[1:])
         return
+    try:
+        _run(argv)
+    except ImproperlyConfigured as exc:
+        # A configuration mistake deserves one clear line, not a traceback.
+        raise SystemExit(f"promptmetrics-server: {exc}") from None
+
+
+def _run(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="promptmetrics-server", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default=os.environ.get("HOST", "").strip() or "127.0.0.1")
-    parser.add_argument("--port", type=int, default=_env_int("PORT", 3000))
-    parser.add_argument("--workers", type=int, default=_env_int("WEB_CONCURRENCY", _default_workers()))
-    parser.add_argument("--threads", type=int, default=_env_int("THREADS", 1))
+    parser.add_argument("--host", default=env_str("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=env_int("PORT", 3000, minimum=1, maximum=65535))
+    parser.add_argument(
+        "--workers", type=int, default=env_int("WEB_CONCURRENCY", _default_workers(), minimum=1)
+    )
+    parser.add_argument("--threads", type=int, default=env_int("THREADS", 1, minimum=1))
     args = parser.parse_args(argv)
     setup_django()
     bootstrap()

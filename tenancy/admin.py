@@ -21,7 +21,6 @@ from tenancy.services import (
     expiry_after_days,
     membership_delete,
     membership_set,
-    normalize_scopes,
     workspace_create,
     workspace_delete,
 )
@@ -143,7 +142,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         key, plaintext = api_key_issue(
             name=data["name"],
-            scopes=normalize_scopes(data["scopes"]),
+            scopes=data["scopes"],
             workspace=None if data.get("master") else data["workspace"],
             expires_at=expiry_after_days(data.get("expires_in_days")),
             actor=actor_from_request(request),

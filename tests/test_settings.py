@@ -131,3 +131,17 @@ def test_the_server_refuses_generated_secrets_with_a_shared_database(tmp_path):
 @pytest.mark.parametrize("url", ["mysql://x", "sqlite:///tmp/db", "postgres://host", "postgres://h:port/db"])
 def test_an_unsupported_database_url_is_refused(tmp_path, url):
     refused(setup_django(tmp_path, DATABASE_URL=url), "DATABASE_URL")
+
+
+@pytest.mark.parametrize(("name", "value"), [("PORT", "abc"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0")])
+def test_the_server_refuses_a_malformed_setting_in_one_line(tmp_path, name, value):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update({name: value, "DATA_DIR": str(tmp_path / "data")})
+    server = Path(sys.executable).with_name("promptmetrics-server")
+    result = subprocess.run([str(server)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"promptmetrics-server: {name} ")
+    assert value in result.stderr
+    assert "Traceback" not in result.stderr

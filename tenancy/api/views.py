@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from config.api import not_found, validation_failed
+from config.api import not_found, parse_int, validation_failed
 from tenancy.api.base import ADMIN_SCOPES, PipelineMixin, ScopedViewSet
 from tenancy.api.serializers import (
     ApiKeyCreatedSerializer,
@@ -49,10 +49,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, ScopedViewSet):
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        # Digits only: int() would also take "1_0", " 7" or "+3".
-        if not (pk.isascii() and pk.isdigit()):
+        key_id = parse_int(pk)
+        if key_id is None or key_id < 0:
             raise validation_failed(["Invalid API key id"])
-        key = self.get_queryset().filter(pk=int(pk)).first()
+        key = self.get_queryset().filter(pk=key_id).first()
         if key is None:
             raise not_found("API key")
         api_key_revoke(
