@@ -190,10 +190,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # --- PromptMetrics ------------------------------------------------------------------------------
 
 DRIVER = env_choice("DRIVER", "git", {"git": "git", "filesystem": "git", "s3": "s3", "github": "github"})
-if DRIVER != "git":
-    # Accepted names, so that the message is precise; the drivers arrive with the prompt registry.
-    raise ImproperlyConfigured(f"DRIVER={DRIVER} is not available in this version; use DRIVER=git.")
+if DRIVER == "github":
+    # Accepted so that the message is precise: pushing to GitHub is not implemented yet.
+    raise ImproperlyConfigured("DRIVER=github is not available in this version; use DRIVER=git or DRIVER=s3.")
 GIT_ROOT = Path(env_str("GIT_ROOT", str(DATA_DIR / "git")))  # type: ignore[arg-type]
+
+# The s3 driver (upstream's variables); S3_ENDPOINT points it at MinIO or another compatible store.
+S3_BUCKET = env_str("S3_BUCKET")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY = env_str("S3_ACCESS_KEY")
+S3_SECRET_KEY = env_str("S3_SECRET_KEY")
+S3_ENDPOINT = env_str("S3_ENDPOINT")
+S3_PREFIX = (env_str("S3_PREFIX", "prompts/") or "").rstrip("/") + "/"
+if S3_PREFIX == "/":
+    S3_PREFIX = ""
+if DRIVER == "s3" and not S3_BUCKET:
+    raise ImproperlyConfigured("S3_BUCKET is required when DRIVER=s3.")
+if bool(S3_ACCESS_KEY) != bool(S3_SECRET_KEY):
+    raise ImproperlyConfigured("S3_ACCESS_KEY and S3_SECRET_KEY must be set together (or neither).")
 
 RATE_LIMIT_WINDOW_MS = env_int("RATE_LIMIT_WINDOW_MS", 60_000, minimum=1)
 RATE_LIMIT_MAX_REQUESTS = env_int("RATE_LIMIT_MAX_REQUESTS", 300, minimum=0, maximum=100_000)

@@ -34,6 +34,17 @@ def _fresh_process_state() -> Iterator[None]:
     _limiter.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_prompt_store(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test gets empty Git repositories: the database rolls back between tests, the disk does not."""
+    from registry.storage import get_store
+
+    settings.GIT_ROOT = tmp_path_factory.mktemp("git")
+    get_store.cache_clear()
+    yield
+    get_store.cache_clear()
+
+
 @pytest.fixture
 def workspace(db: None) -> Callable[[str], Workspace]:
     def make(workspace_id: str) -> Workspace:
