@@ -217,6 +217,8 @@ RATE_LIMIT_DIR = Path(env_str("RATE_LIMIT_DIR", str(DATA_DIR / "run")))  # type:
 API_KEY_LAST_USED_DEBOUNCE_MS = env_int("API_KEY_LAST_USED_DEBOUNCE_MS", 60_000, minimum=0)
 # Signals key revocations to every worker that shares DATA_DIR when there is no Redis.
 AUTH_EPOCH_FILE = RATE_LIMIT_DIR / "auth-epoch"
+# Per-prompt generations: a new version or a label move invalidates every worker's cached lookups.
+PROMPT_GENERATION_FILE = RATE_LIMIT_DIR / "prompt-generations"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,285 @@
+"""Writes of the prompt registry: versions (two-phase, index + store), labels, reconciliation.
+
+A version is written in three steps so that the index row and the stored content never disagree:
+a ``pending`` row is committed first, then the store is written, then the row becomes ``active``
+(with the audit entry, in one transaction). A crash in between leaves a pending row, which
+``prompt_reconcile`` (run at server start and by ``manage.py reconcile_prompts``) promotes when the
+content reached the store and removes when it did not. Reads only ever see active rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.api import ApiError, not_found, validation_failed
+from config.errors import Conflict
+from registry import semver
+from registry.cache import prompt_cache
+from registry.documents import LABEL_RE, content_sha256, serialize, validate_document, validate_version
+from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion, VersionStatus
+from registry.storage import StoredContent, StoredDifferently, StoreError, get_store
+from tenancy.context import Actor
+from tenancy.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+# A pending row younger than this may belong to a write still in flight (on any node): leave it.
+RECONCILE_GRACE_S = 30
+
+
+def _actor_name(actor: Actor) -> str:
+    if actor.api_key_name:
+        return actor.api_key_name
+    return actor.user.get_username() if actor.user is not None else ""
+
+
+def _invalidate(workspace_id: str, name: str) -> None:
+    # Bumped inside the transaction (this connection's next read sees the change) and again after
+    # commit (other workers may have cached the pre-commit state under the first bump).
+    prompt_cache.invalidate(workspace_id, name)
+    transaction.on_commit(lambda: prompt_cache.invalidate(workspace_id, name))
+
+
+def store_unavailable(exc: Exception) -> ApiError:
+    return ApiError(
+        503, "STORAGE_UNAVAILABLE", "Prompt storage is unavailable, try again", {"reason": str(exc)}
+    )
+
+
+def prompt_version_create(*, workspace_id: str, body: object, actor: Actor) -> PromptVersion:
+    """Validate and store a new immutable version; a version that exists already is a 409."""
+    document, errors = validate_document(body)
+    if errors:
+        raise validation_failed(errors)
+    name, version = document["name"], document["version"]
+    content = serialize(document)
+    row = _insert_pending(workspace_id, document, content, _actor_name(actor))
+    store = get_store()
+    try:
+        record = store.put(
+            workspace_id=workspace_id, name=name, version=version, content=content, author=row.author
+        )
+    except StoredDifferently as exc:
+        row.delete()
+        raise Conflict(
+            "Prompt version already exists in storage with other content", {"name": name, "version": version}
+        ) from exc
+    except StoreError as exc:
+        _settle_after_failed_put(row)
+        raise store_unavailable(exc) from exc
+    with transaction.atomic():
+        PromptVersion.objects.filter(pk=row.pk).update(
+            status=VersionStatus.ACTIVE, commit_sha=record.commit_sha, tag=record.tag or ""
+        )
+        audit_record(
+            actor=actor,
+            workspace_id=workspace_id,
+            action="create_prompt",
+            target_id=name,
+            prompt_name=name,
+            version_tag=version,
+        )
+        _invalidate(workspace_id, name)
+    row.status, row.commit_sha, row.tag = VersionStatus.ACTIVE, record.commit_sha, record.tag or ""
+    return row
+
+
+def _insert_pending(workspace_id: str, document: dict, content: bytes, author: str) -> PromptVersion:
+    name, version = document["name"], document["version"]
+    duplicate = Conflict("Prompt already exists", {"name": name, "version": version})
+    try:
+        with transaction.atomic():
+            prompt, _ = Prompt.objects.get_or_create(workspace_id=workspace_id, name=name)
+            existing = PromptVersion.objects.filter(prompt=prompt, version=version).first()
+            if existing is not None and not _reclaim_stale(existing):
+                raise duplicate
+            return PromptVersion.objects.create(
+                workspace_id=workspace_id,
+                prompt=prompt,
+                version=version,
+                document=document,
+                sha256=content_sha256(content),
+                driver=get_store().driver,
+                author=author,
+                status=VersionStatus.PENDING,
+            )
+    except IntegrityError as exc:
+        # Two concurrent creates of the same version: the unique key lets exactly one through.
+        raise duplicate from exc
+
+
+def _reclaim_stale(existing: PromptVersion) -> bool:
+    """True when ``existing`` was a stale pending row that reconciliation removed."""
+    if existing.status != VersionStatus.PENDING:
+        return False
+    if existing.created_at > timezone.now() - timedelta(seconds=RECONCILE_GRACE_S):
+        return False  # probably still being written
+    return _reconcile_row(existing) == "removed"
+
+
+def _settle_after_failed_put(row: PromptVersion) -> None:
+    # The store may have failed after the content became durable (a timeout on the reply): look
+    # before deciding. If it cannot even be read, the row stays pending for reconciliation.
+    try:
+        stored = get_store().get(workspace_id=row.workspace_id, name=row.prompt.name, version=row.version)
+    except StoreError:
+        return
+    if stored is None:
+        row.delete()
+    else:
+        _activate_from_store(row, stored)
+
+
+def _activate_from_store(row: PromptVersion, stored: StoredContent) -> str:
+    """Make a pending row active with what the store holds; the store wins if they differ."""
+    outcome = "promoted"
+    updates: dict[str, object] = {"status": VersionStatus.ACTIVE, "commit_sha": stored.record.commit_sha}
+    updates["tag"] = stored.record.tag or ""
+    if content_sha256(stored.content) != row.sha256:
+        updates["document"] = json.loads(stored.content)
+        updates["sha256"] = content_sha256(stored.content)
+        outcome = "adopted"
+    with transaction.atomic():
+        PromptVersion.objects.filter(pk=row.pk, status=VersionStatus.PENDING).update(**updates)
+        _invalidate(row.workspace_id, row.prompt.name)
+    return outcome
+
+
+def _reconcile_row(row: PromptVersion) -> str:
+    stored = get_store().get(workspace_id=row.workspace_id, name=row.prompt.name, version=row.version)
+    if stored is None:
+        PromptVersion.objects.filter(pk=row.pk, status=VersionStatus.PENDING).delete()
+        return "removed"
+    return _activate_from_store(row, stored)
+
+
+@dataclass
+class ReconcileReport:
+    promoted: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def prompt_reconcile(*, grace_seconds: float = RECONCILE_GRACE_S) -> ReconcileReport:
+    """Heal versions stuck in pending for longer than ``grace_seconds``."""
+    report = ReconcileReport()
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    stuck = PromptVersion.objects.filter(status=VersionStatus.PENDING, created_at__lte=cutoff)
+    for row in stuck.select_related("prompt").order_by("id").iterator():
+        label = f"{row.workspace_id}/{row.prompt.name}@{row.version}"
+        try:
+            outcome = _reconcile_row(row)
+        except (StoreError, ValueError) as exc:
+            logger.warning("reconcile: %s left pending: %s", label, exc)
+            report.failed.append(label)
+            continue
+        getattr(report, outcome).append(label)
+    return report
+
+
+def _active_versions(prompt: Prompt) -> dict[str, PromptVersion]:
+    return {v.version: v for v in PromptVersion.objects.active().filter(prompt=prompt)}
+
+
+def label_set(
+    *, workspace_id: str, prompt_name: str, label: str, version: str | None, actor: Actor
+) -> PromptLabel:
+    """Point a label at a version (the latest when none is given), creating or moving it."""
+    errors = (
+        []
+        if isinstance(label, str) and LABEL_RE.match(label)
+        else ["name must contain only letters, numbers, dots, hyphens, and underscores (1-128 characters)"]
+    )
+    if version is not None:
+        errors += validate_version(version, "version_tag")
+    if errors:
+        raise validation_failed(errors)
+    with transaction.atomic():
+        prompt = (
+            Prompt.objects.select_for_update().filter(workspace_id=workspace_id, name=prompt_name).first()
+        )
+        versions = _active_versions(prompt) if prompt is not None else {}
+        if not versions:
+            raise not_found("Prompt")
+        if version is None:
+            version = semver.latest(list(versions))
+        target = versions.get(version)  # type: ignore[arg-type]
+        if target is None:
+            raise ApiError(
+                400,
+                "BAD_REQUEST",
+                "Version not found for this prompt",
+                {"prompt_name": prompt_name, "version_tag": version},
+            )
+        now, who = timezone.now(), _actor_name(actor)
+        existing = PromptLabel.objects.filter(prompt=prompt, name=label).first()
+        previous = existing.version if existing is not None else None
+        if existing is None:
+            existing = PromptLabel.objects.create(
+                workspace_id=workspace_id,
+                prompt=prompt,
+                name=label,
+                version=target,
+                set_by=who,
+                created_at=now,
+                updated_at=now,
+            )
+        else:
+            existing.version, existing.set_by, existing.updated_at = target, who, now
+            existing.save(update_fields=["version", "set_by", "updated_at"])
+        if previous != target:
+            PromptLabelEvent.objects.create(
+                workspace_id=workspace_id,
+                prompt=prompt,
+                label=label,
+                from_version=previous,
+                to_version=target,
+                actor=who,
+                created_at=now,
+            )
+        audit_record(
+            actor=actor,
+            workspace_id=workspace_id,
+            action="label:create",
+            target_id=label,
+            prompt_name=prompt_name,
+            version_tag=target.version,
+        )
+        _invalidate(workspace_id, prompt_name)
+    return existing
+
+
+def label_delete(*, workspace_id: str, prompt_name: str, label: str, actor: Actor) -> None:
+    with transaction.atomic():
+        existing = (
+            PromptLabel.objects.select_related("version")
+            .filter(workspace_id=workspace_id, prompt__name=prompt_name, name=label)
+            .first()
+        )
+        if existing is None:
+            raise not_found("Label")
+        existing.delete()
+        PromptLabelEvent.objects.create(
+            workspace_id=workspace_id,
+            prompt_id=existing.prompt_id,
+            label=label,
+            from_version=existing.version,
+            to_version=None,
+            actor=_actor_name(actor),
+        )
+        audit_record(
+            actor=actor,
+            workspace_id=workspace_id,
+            action="label:delete",
+            target_id=label,
+            prompt_name=prompt_name,
+            version_tag=existing.version.version,
+        )
+        _invalidate(workspace_id, prompt_name)
