@@ -47,7 +47,7 @@ class PromptVersion(models.Model):
     version = models.CharField(max_length=64, help_text="A SemVer 2.0 version, ordered by precedence.")
     document = models.JSONField()
     sha256 = models.CharField(max_length=64, help_text="SHA-256 of the stored bytes.")
-    commit_sha = models.CharField(max_length=40, null=True, blank=True)
+    commit_sha = models.CharField(max_length=40, blank=True)
     tag = models.CharField(max_length=255, blank=True)
     driver = models.CharField(max_length=16)
     author = models.CharField(max_length=256, blank=True)
