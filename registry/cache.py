@@ -50,7 +50,7 @@ class ResolvedVersion:
     version: str
     document: dict[str, Any]
     sha256: str
-    commit_sha: str | None
+    commit_sha: str
     tag: str
     driver: str
     author: str

@@ -75,7 +75,7 @@ def prompt_version_create(*, workspace_id: str, body: object, actor: Actor) -> P
         raise store_unavailable(exc) from exc
     with transaction.atomic():
         PromptVersion.objects.filter(pk=row.pk).update(
-            status=VersionStatus.ACTIVE, commit_sha=record.commit_sha, tag=record.tag or ""
+            status=VersionStatus.ACTIVE, commit_sha=record.commit_sha or "", tag=record.tag or ""
         )
         audit_record(
             actor=actor,
@@ -86,7 +86,7 @@ def prompt_version_create(*, workspace_id: str, body: object, actor: Actor) -> P
             version_tag=version,
         )
         _invalidate(workspace_id, name)
-    row.status, row.commit_sha, row.tag = VersionStatus.ACTIVE, record.commit_sha, record.tag or ""
+    row.status, row.commit_sha, row.tag = VersionStatus.ACTIVE, record.commit_sha or "", record.tag or ""
     return row
 
 
@@ -139,7 +139,10 @@ def _settle_after_failed_put(row: PromptVersion) -> None:
 def _activate_from_store(row: PromptVersion, stored: StoredContent) -> str:
     """Make a pending row active with what the store holds; the store wins if they differ."""
     outcome = "promoted"
-    updates: dict[str, object] = {"status": VersionStatus.ACTIVE, "commit_sha": stored.record.commit_sha}
+    updates: dict[str, object] = {
+        "status": VersionStatus.ACTIVE,
+        "commit_sha": stored.record.commit_sha or "",
+    }
     updates["tag"] = stored.record.tag or ""
     if content_sha256(stored.content) != row.sha256:
         updates["document"] = json.loads(stored.content)

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.api import UnixSecondsField
+from config.api import BlankAsNullField, UnixSecondsField
 from registry.cache import ResolvedVersion
 from registry.models import PromptLabel, PromptLabelEvent, PromptVersion
 
@@ -16,7 +16,7 @@ def version_record(resolved: ResolvedVersion | PromptVersion, name: str | None =
     return {
         "name": name or resolved.name,  # type: ignore[union-attr]
         "version_tag": resolved.version,
-        "commit_sha": resolved.commit_sha,
+        "commit_sha": resolved.commit_sha or None,
         "tag": resolved.tag or None,
         "sha256": resolved.sha256,
         "driver": resolved.driver,
@@ -30,6 +30,7 @@ class PromptVersionRowSerializer(serializers.ModelSerializer[PromptVersion]):
 
     name = serializers.CharField(source="prompt.name")
     version_tag = serializers.CharField(source="version")
+    commit_sha = BlankAsNullField()
     fs_path = serializers.SerializerMethodField()
     active_version_id = serializers.SerializerMethodField()
     created_at = UnixSecondsField()
