@@ -111,6 +111,7 @@ def bootstrap() -> None:
     password = os.environ.get("PROMPTMETRICS_ADMIN_PASSWORD", "")
     if username and password and superuser_ensure(username=username, password=password):
         _out(f"Created dashboard superuser {username!r}.")
+    _reconcile_prompts(settings)
     _collect_static()
     # Connections opened here must not be inherited by the forked workers. With DATABASE_POOL,
     # close_all() only hands the connection back to psycopg's pool, which keeps it open: the workers
@@ -119,6 +120,22 @@ def bootstrap() -> None:
     for connection in connections.all(initialized_only=True):
         if getattr(connection, "pool", None) is not None:
             connection.close_pool()
+
+
+def _reconcile_prompts(settings: Any) -> None:
+    """Heal prompt versions left pending by a crash between the index write and the store write."""
+    from registry.services import RECONCILE_GRACE_S, prompt_reconcile
+    from registry.storage import get_store
+
+    # Alone on this machine's SQLite nothing else can be mid-write now; with a shared database other
+    # nodes may be, so only rows older than the grace period are touched.
+    grace = RECONCILE_GRACE_S if settings.DATABASE_URL else 0
+    report = prompt_reconcile(grace_seconds=grace)
+    for kind in ("promoted", "adopted", "removed", "failed"):
+        for label in getattr(report, kind):
+            _out(f"Reconciled prompt version {label}: {kind}.")
+    # The store may hold sockets or locks: each worker opens its own after the fork.
+    get_store.cache_clear()
 
 
 def _bootstrap_admin_key() -> None:
