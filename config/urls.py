@@ -7,6 +7,13 @@ from django.views.decorators.csrf import csrf_exempt
 from config.api import router
 from config.errors import not_found_view
 from config.health import health, health_deep
+from registry.api.views import (
+    PromptLabelHistoryViewSet,
+    PromptLabelViewSet,
+    PromptVersionViewSet,
+    PromptViewSet,
+)
+from registry.githttp import git_http_view
 from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 
 # Registered with the full "v1/..." prefix rather than under include("v1/"): one resolver level
@@ -14,6 +21,13 @@ from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 router.register("v1/api-keys", ApiKeyViewSet, basename="api-key")
 router.register("v1/audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("v1/workspaces", WorkspaceViewSet, basename="workspace")
+router.register("v1/prompts", PromptViewSet, basename="prompt")
+_PROMPT = r"v1/prompts/(?P<prompt_name>[^/]+)"
+router.register(f"{_PROMPT}/versions", PromptVersionViewSet, basename="prompt-version")
+router.register(f"{_PROMPT}/labels", PromptLabelViewSet, basename="prompt-label")
+router.register(
+    f"{_PROMPT}/labels/(?P<label>[^/]+)/history", PromptLabelHistoryViewSet, basename="label-history"
+)
 
 # The API first: URL resolution tries patterns in order and /v1 is the hot path.
 urlpatterns = [
@@ -23,6 +37,7 @@ urlpatterns = [
     path("health", csrf_exempt(health), name="health"),
     path("health/deep", csrf_exempt(health_deep), name="health-deep"),
     path("admin/", admin.site.urls),
+    re_path(r"^git/(?P<workspace>[A-Za-z0-9_-]{1,128})\.git/(?P<service_path>.*)$", git_http_view),
     # Anything else is a JSON 404 (also with DEBUG on, where handler404 is not used).
     re_path(r"^", not_found_view),
 ]

@@ -108,7 +108,7 @@ def _label_moves_are_seen_at_once(a: LiveServer, b: LiveServer, key: str) -> Non
         # Every worker of both servers, right away: several parallel reads per server.
         for server in (b, a):
             with ThreadPoolExecutor(max_workers=6) as pool:
-                seen = list(pool.map(lambda _: server.request("GET", path, key=key), range(12)))
+                seen = list(pool.map(lambda _, s=server: s.request("GET", path, key=key), range(12)))
             assert {r.json()["version"]["version_tag"] for r in seen} == {target}
             assert {r.json()["content"]["messages"][0]["content"] for r in seen} == {
                 f"Hello Ada from {target}"
