@@ -13,13 +13,13 @@ REPO = Path(__file__).resolve().parent.parent
 VALID = {"SECRET_KEY": "s" * 40, "API_KEY_SALT": "a-salt-of-sixteen-chars"}
 
 
-def setup_django(tmp_path: Path, **env: str | None) -> subprocess.CompletedProcess[str]:
-    """Run ``django.setup()`` with config.settings in a clean process; ``None`` unsets a variable."""
+def setup_django(tmp_path: Path, *, then: str = "", **env: str | None) -> subprocess.CompletedProcess[str]:
+    """Run ``django.setup()``, then the code ``then``, in a clean process; ``None`` unsets a variable."""
     base = {
         name: value
         for name, value in os.environ.items()
         if name not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-        and not name.startswith(("RATE_LIMIT", "API_KEY", "SECRET_KEY", "DEBUG", "DRIVER", "MAX_BODY"))
+        and not name.startswith(("RATE_LIMIT", "API_KEY", "SECRET_KEY", "DEBUG", "DRIVER", "MAX_BODY", "S3_"))
     }
     base.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(tmp_path / "data"), **VALID})
     for name, value in env.items():
@@ -28,7 +28,7 @@ def setup_django(tmp_path: Path, **env: str | None) -> subprocess.CompletedProce
         else:
             base[name] = value
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()\n" + then],
         cwd=REPO,
         env=base,
         capture_output=True,
@@ -103,9 +103,44 @@ def test_an_unknown_driver_is_refused(tmp_path):
     refused(setup_django(tmp_path, DRIVER="ftp"), "DRIVER", "ftp")
 
 
-@pytest.mark.parametrize("driver", ["s3", "github"])
-def test_a_driver_not_available_yet_is_refused_at_start(tmp_path, driver):
-    refused(setup_django(tmp_path, DRIVER=driver), f"DRIVER={driver} is not available")
+def test_a_driver_not_available_yet_is_refused_at_start(tmp_path):
+    refused(setup_django(tmp_path, DRIVER="github"), "DRIVER=github is not available")
+
+
+def test_the_s3_driver_starts_with_a_bucket(tmp_path):
+    result = setup_django(tmp_path, DRIVER="s3", S3_BUCKET="prompts-bucket")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_s3_driver_starts_with_an_endpoint_and_both_keys(tmp_path):
+    result = setup_django(
+        tmp_path,
+        DRIVER="s3",
+        S3_BUCKET="prompts-bucket",
+        S3_ENDPOINT="http://minio:9000",
+        S3_ACCESS_KEY="minio",
+        S3_SECRET_KEY="minio-secret",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_s3_driver_needs_a_bucket(tmp_path):
+    refused(setup_django(tmp_path, DRIVER="s3"), "S3_BUCKET")
+
+
+@pytest.mark.parametrize("given", ["S3_ACCESS_KEY", "S3_SECRET_KEY"])
+def test_one_s3_key_without_the_other_is_refused(tmp_path, given):
+    refused(setup_django(tmp_path, DRIVER="s3", S3_BUCKET="prompts-bucket", **{given: "x"}), "S3_ACCESS_KEY")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "prompts/"), ("team/docs", "team/docs/"), ("a/", "a/")]
+)
+def test_the_s3_prefix_ends_with_one_slash(tmp_path, value, expected):
+    env = {"DRIVER": "s3", "S3_BUCKET": "prompts-bucket", "S3_PREFIX": value}
+    result = setup_django(tmp_path, **env, then="from django.conf import settings; print(settings.S3_PREFIX)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 @pytest.mark.parametrize("driver", ["git", "filesystem", "GIT"])

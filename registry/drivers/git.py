@@ -125,6 +125,7 @@ class GitStore:
             with self._exclusive(workspace_id):
                 if not repo_path.exists():
                     self._create(workspace_id, repo_path)
+                _clear_stale_ref_locks(repo_path, name, version)
                 with Repo(str(repo_path)) as repo:
                     # The store is the durable record: an object must be on disk before a ref names
                     # it (refs are always fsynced). Set here rather than as core.fsyncObjectFiles in the
@@ -304,6 +305,14 @@ def _with_file(
         tree[first] = (_FILE_MODE, blob_id)
     new_trees.append(tree)  # children first: objects are written before anything points at them
     return tree.id
+
+
+def _clear_stale_ref_locks(repo_path: Path, name: str, version: str) -> None:
+    """Remove ``*.lock`` files of the refs this write moves. Only a writer holding our workspace lock
+    creates them, so any present now was left by a crash mid-update and would block every later write.
+    """
+    for ref in (MAIN, _tag_ref(name, version)):
+        (repo_path / (ref.decode() + ".lock")).unlink(missing_ok=True)
 
 
 def _put_locked(repo: Repo, name: str, version: str, content: bytes, identity: bytes) -> StoredVersion:

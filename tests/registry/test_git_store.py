@@ -340,3 +340,15 @@ def test_concurrent_puts_from_threads_stay_linear(store: GitStore) -> None:
         shas = dict(pool.map(one, versions))
 
     assert_concurrent_puts_landed(store, shas, n)
+
+
+def test_a_ref_lock_left_by_a_crashed_writer_does_not_block_later_writes(tmp_path):
+    store = GitStore(tmp_path)
+    store.put(workspace_id="ws", name="p", version="1.0.0", content=b"{}\n", author="a")
+    # What a writer killed between creating and renaming the ref's lock file leaves behind.
+    (store.repo_path("ws") / "refs" / "heads" / "main.lock").write_bytes(b"0" * 40 + b"\n")
+
+    record = store.put(workspace_id="ws", name="p", version="1.1.0", content=b"{}\n", author="a")
+
+    assert store.get(workspace_id="ws", name="p", version="1.1.0").record == record
+    assert not (store.repo_path("ws") / "refs" / "heads" / "main.lock").exists()
