@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from registry.documents import serialize
 from tenancy.models import Workspace
 
 prompt_name_validator = RegexValidator(
@@ -14,6 +18,26 @@ prompt_name_validator = RegexValidator(
 label_name_validator = RegexValidator(
     r"^[A-Za-z0-9_.-]{1,128}\Z", "Label must be 1-128 letters, digits, dots, hyphens or underscores."
 )
+
+
+class DocumentField(models.TextField):
+    """A JSON document kept as its exact stored text, not as ``jsonb``: PostgreSQL's jsonb reorders
+    object keys, and the row must reproduce the bytes in the store (diffs, exports, the key order
+    clients see). Python dicts keep insertion order both ways."""
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+    def to_python(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return serialize(value).decode()
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return self.get_prep_value(self.value_from_object(obj)) or ""
 
 
 class Prompt(models.Model):
@@ -45,7 +69,7 @@ class PromptVersion(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=64, help_text="A SemVer 2.0 version, ordered by precedence.")
-    document = models.JSONField()
+    document = DocumentField()
     sha256 = models.CharField(max_length=64, help_text="SHA-256 of the stored bytes.")
     commit_sha = models.CharField(max_length=40, blank=True)
     tag = models.CharField(max_length=255, blank=True)
