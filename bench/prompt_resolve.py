@@ -45,7 +45,7 @@ def document(version: str) -> dict[str, object]:
         "version": version,
         "messages": [
             {"role": "system", "content": "You are a friendly assistant for {{company}}."},
-            {"role": "user", "content": "Say hello to {{name}}{{#vip}}, our VIP{{/vip}}."},
+            {"role": "user", "content": "Say hello to {{name}}."},
         ],
         "variables": {"name": {"type": "string", "required": True}},
         "model_config": {"model": "gpt-4o", "temperature": 0.7},

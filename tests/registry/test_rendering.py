@@ -80,3 +80,38 @@ def test_values_render_as_the_node_original_renders_them(value, text):
 
 def test_missing_variables_render_empty():
     assert render_template("Hello {{name}}{{#user}}, {{user.name}}{{/user}}!", {}) == "Hello !"
+
+
+_PLAIN_CASES = [
+    "Hello {{name}}!",
+    "{{ name }} and {{{name}}} and {{& name}} and {{&name}}",
+    "{{missing}}|{{n}}|{{f}}|{{t}}|{{z}}|{{none}}|{{list}}",
+    "no tags at all",
+    "{{name}}{{name}}",
+    "unicode {{name}} ünï — {{n}}",
+    "{name} { {name} } {{name}}} {{{name}}",
+    "{{a-b}} {{a_b}} {{#t}}section {{name}}{{/t}}",
+    "{{=<% %>=}}<% name %>",
+    "{{! comment }}{{name}}",
+]
+_PLAIN_VARIABLES = {
+    "name": "Ada <&>",
+    "n": 3,
+    "f": 2.0,
+    "t": True,
+    "z": 0,
+    "none": None,
+    "list": [1, 2],
+    "a-b": "dash",
+    "a_b": "under",
+}
+
+
+@pytest.mark.parametrize("template", _PLAIN_CASES)
+def test_the_plain_variable_fast_path_renders_exactly_like_pystache(template):
+    """Templates of only plain variables skip pystache; the output must not change."""
+    from registry.rendering import _no_escape, _PromptRenderer
+
+    reference = _PromptRenderer(escape=_no_escape, missing_tags="ignore").render(template, _PLAIN_VARIABLES)
+
+    assert render_template(template, _PLAIN_VARIABLES) == reference
