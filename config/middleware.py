@@ -79,6 +79,10 @@ class RequestContextMiddleware:
                 code="BAD_REQUEST",
             )
         request.workspace_id = workspace_id  # type: ignore[attr-defined]
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            # No identifier or search term contains NUL, and PostgreSQL refuses it in text values.
+            message = "NUL bytes are not allowed in URLs"
+            return error_response(request, 400, message=message, code="BAD_REQUEST")
 
         raw_length = request.META.get("CONTENT_LENGTH") or "0"
         try:

@@ -16,7 +16,9 @@ from typing import Any
 from registry import semver
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
-LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
+# Not only dots: "." and ".." are path segments that clients normalize away, so such a label could
+# be created but never read or deleted.
+LABEL_RE = re.compile(r"^(?!\.+\Z)[A-Za-z0-9_.-]{1,128}\Z")
 ROLES = ("system", "user", "assistant")
 VARIABLE_TYPES = ("string", "number", "boolean", "array", "object")
 PROMPT_TYPES = ("chat", "text")

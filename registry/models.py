@@ -9,14 +9,12 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from registry.documents import serialize
+from registry.documents import LABEL_RE, NAME_RE, serialize
 from tenancy.models import Workspace
 
-prompt_name_validator = RegexValidator(
-    r"^[A-Za-z0-9_-]{1,128}\Z", "Name must be 1-128 letters, digits, hyphens or underscores."
-)
+prompt_name_validator = RegexValidator(NAME_RE, "Name must be 1-128 letters, digits, hyphens or underscores.")
 label_name_validator = RegexValidator(
-    r"^[A-Za-z0-9_.-]{1,128}\Z", "Label must be 1-128 letters, digits, dots, hyphens or underscores."
+    LABEL_RE, "Label must be 1-128 letters, digits, dots, hyphens or underscores, not only dots."
 )
 
 

@@ -52,4 +52,5 @@ def latest(versions: list[str]) -> str | None:
     """The highest release, or the highest pre-release when there is no release yet."""
     releases = [v for v in versions if not is_prerelease(v)]
     candidates = releases or versions
-    return max(candidates, key=precedence) if candidates else None
+    # Versions differing only in build metadata have equal precedence: break the tie by the text.
+    return max(candidates, key=lambda v: (precedence(v), v)) if candidates else None

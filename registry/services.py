@@ -23,7 +23,7 @@ from registry import semver
 from registry.cache import prompt_cache
 from registry.documents import LABEL_RE, content_sha256, serialize, validate_document, validate_version
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion, VersionStatus
-from registry.storage import StoredContent, StoredDifferently, StoreError, get_store
+from registry.storage import StoredDifferently, StoredVersion, StoreError, get_store
 from tenancy.context import Actor
 from tenancy.services import audit_record
 
@@ -59,35 +59,73 @@ def prompt_version_create(*, workspace_id: str, body: object, actor: Actor) -> P
         raise validation_failed(errors)
     name, version = document["name"], document["version"]
     content = serialize(document)
+    # Outside the insert's transaction: a promotion found here must be committed, not rolled back
+    # with the 409 that follows it.
+    _reclaim_stale(workspace_id, name, version)
     row = _insert_pending(workspace_id, document, content, _actor_name(actor))
-    store = get_store()
     try:
-        record = store.put(
+        record = get_store().put(
             workspace_id=workspace_id, name=name, version=version, content=content, author=row.author
         )
     except StoredDifferently as exc:
         row.delete()
-        raise Conflict(
-            "Prompt version already exists in storage with other content", {"name": name, "version": version}
-        ) from exc
+        raise _stored_differently(name, version) from exc
     except StoreError as exc:
-        _settle_after_failed_put(row)
+        record = _look_after_failed_put(row, exc)
+    _activate(row, record=record, actor=actor)
+    return row
+
+
+def _stored_differently(name: str, version: str) -> Conflict:
+    return Conflict(
+        "Prompt version already exists in storage with other content", {"name": name, "version": version}
+    )
+
+
+def _look_after_failed_put(row: PromptVersion, exc: StoreError) -> StoredVersion:
+    """The store may have failed after the content became durable (a timeout on the reply): look
+    before answering. If it cannot even be read, the row stays pending for reconciliation."""
+    try:
+        stored = get_store().get(workspace_id=row.workspace_id, name=row.prompt.name, version=row.version)
+    except StoreError:
         raise store_unavailable(exc) from exc
+    if stored is None:
+        row.delete()
+        raise store_unavailable(exc) from exc
+    if content_sha256(stored.content) != row.sha256:
+        row.delete()
+        raise _stored_differently(row.prompt.name, row.version) from exc
+    return stored.record
+
+
+def _activate(
+    row: PromptVersion, *, record: StoredVersion, actor: Actor, adopted: bytes | None = None
+) -> None:
+    """Make a pending row active, with its audit entry, in one transaction."""
+    updates: dict[str, object] = {
+        "status": VersionStatus.ACTIVE,
+        "commit_sha": record.commit_sha or "",
+        "tag": record.tag or "",
+    }
+    if adopted is not None:
+        # The store is the durable record: if it holds other bytes for this version, they win.
+        updates["document"] = json.loads(adopted)
+        updates["sha256"] = content_sha256(adopted)
+    name = row.prompt.name
     with transaction.atomic():
-        PromptVersion.objects.filter(pk=row.pk).update(
-            status=VersionStatus.ACTIVE, commit_sha=record.commit_sha or "", tag=record.tag or ""
-        )
+        if not PromptVersion.objects.filter(pk=row.pk, status=VersionStatus.PENDING).update(**updates):
+            return  # activated meanwhile by a concurrent reconciliation
         audit_record(
             actor=actor,
-            workspace_id=workspace_id,
+            workspace_id=row.workspace_id,
             action="create_prompt",
             target_id=name,
             prompt_name=name,
-            version_tag=version,
+            version_tag=row.version,
         )
-        _invalidate(workspace_id, name)
-    row.status, row.commit_sha, row.tag = VersionStatus.ACTIVE, record.commit_sha or "", record.tag or ""
-    return row
+        _invalidate(row.workspace_id, name)
+    for key, value in updates.items():
+        setattr(row, key, value)
 
 
 def _insert_pending(workspace_id: str, document: dict, content: bytes, author: str) -> PromptVersion:
@@ -97,7 +135,11 @@ def _insert_pending(workspace_id: str, document: dict, content: bytes, author: s
         with transaction.atomic():
             prompt, _ = Prompt.objects.get_or_create(workspace_id=workspace_id, name=name)
             existing = PromptVersion.objects.filter(prompt=prompt, version=version).first()
-            if existing is not None and not _reclaim_stale(existing):
+            if existing is not None and existing.status == VersionStatus.PENDING:
+                raise Conflict(
+                    "Prompt version is being created; retry shortly", {"name": name, "version": version}
+                )
+            if existing is not None:
                 raise duplicate
             return PromptVersion.objects.create(
                 workspace_id=workspace_id,
@@ -114,44 +156,25 @@ def _insert_pending(workspace_id: str, document: dict, content: bytes, author: s
         raise duplicate from exc
 
 
-def _reclaim_stale(existing: PromptVersion) -> bool:
-    """True when ``existing`` was a stale pending row that reconciliation removed."""
-    if existing.status != VersionStatus.PENDING:
-        return False
-    if existing.created_at > timezone.now() - timedelta(seconds=RECONCILE_GRACE_S):
-        return False  # probably still being written
-    return _reconcile_row(existing) == "removed"
-
-
-def _settle_after_failed_put(row: PromptVersion) -> None:
-    # The store may have failed after the content became durable (a timeout on the reply): look
-    # before deciding. If it cannot even be read, the row stays pending for reconciliation.
-    try:
-        stored = get_store().get(workspace_id=row.workspace_id, name=row.prompt.name, version=row.version)
-    except StoreError:
-        return
-    if stored is None:
-        row.delete()
-    else:
-        _activate_from_store(row, stored)
-
-
-def _activate_from_store(row: PromptVersion, stored: StoredContent) -> str:
-    """Make a pending row active with what the store holds; the store wins if they differ."""
-    outcome = "promoted"
-    updates: dict[str, object] = {
-        "status": VersionStatus.ACTIVE,
-        "commit_sha": stored.record.commit_sha or "",
-    }
-    updates["tag"] = stored.record.tag or ""
-    if content_sha256(stored.content) != row.sha256:
-        updates["document"] = json.loads(stored.content)
-        updates["sha256"] = content_sha256(stored.content)
-        outcome = "adopted"
-    with transaction.atomic():
-        PromptVersion.objects.filter(pk=row.pk, status=VersionStatus.PENDING).update(**updates)
-        _invalidate(row.workspace_id, row.prompt.name)
-    return outcome
+def _reclaim_stale(workspace_id: str, name: str, version: str) -> None:
+    """Reconcile this version's pending row first if it is older than the grace period."""
+    cutoff = timezone.now() - timedelta(seconds=RECONCILE_GRACE_S)
+    stale = (
+        PromptVersion.objects.filter(
+            workspace_id=workspace_id,
+            prompt__name=name,
+            version=version,
+            status=VersionStatus.PENDING,
+            created_at__lte=cutoff,
+        )
+        .select_related("prompt")
+        .first()
+    )
+    if stale is not None:
+        try:
+            _reconcile_row(stale)
+        except StoreError as exc:
+            raise store_unavailable(exc) from exc
 
 
 def _reconcile_row(row: PromptVersion) -> str:
@@ -159,7 +182,10 @@ def _reconcile_row(row: PromptVersion) -> str:
     if stored is None:
         PromptVersion.objects.filter(pk=row.pk, status=VersionStatus.PENDING).delete()
         return "removed"
-    return _activate_from_store(row, stored)
+    adopted = stored.content if content_sha256(stored.content) != row.sha256 else None
+    # Recorded under the version's author: reconciliation finishes their write, it is not a new one.
+    _activate(row, record=stored.record, actor=Actor(api_key_name=row.author), adopted=adopted)
+    return "adopted" if adopted is not None else "promoted"
 
 
 @dataclass
@@ -198,7 +224,9 @@ def label_set(
     errors = (
         []
         if isinstance(label, str) and LABEL_RE.match(label)
-        else ["name must contain only letters, numbers, dots, hyphens, and underscores (1-128 characters)"]
+        else [
+            "name must contain only letters, numbers, dots, hyphens, and underscores (1-128, not only dots)"
+        ]
     )
     if version is not None:
         errors += validate_version(version, "version_tag")

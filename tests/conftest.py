@@ -27,11 +27,23 @@ TEST_ACTOR = Actor(api_key_name="pytest")
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     """Each test starts with empty per-process caches (the database is rolled back between tests)."""
-    key_cache.reset()
-    _limiter.cache_clear()
+    _reset_caches()
     yield
+    _reset_caches()
+
+
+def _reset_caches() -> None:
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from registry.cache import prompt_cache
+
     key_cache.reset()
     _limiter.cache_clear()
+    prompt_cache.reset()
+    if settings.REDIS_URL:
+        # Prompt generations and shared pointers outlive the rolled-back rows they describe.
+        cache.delete_pattern("prompt-*")
 
 
 @pytest.fixture(autouse=True)

@@ -83,7 +83,8 @@ class PromptViewSet(mixins.ListModelMixin, ScopedViewSet):
 
     def retrieve(self, request: Request, name: str) -> Response:
         params = request.query_params
-        resolved = self._resolve(name, params.get("version"), params.get("label"))
+        # An empty parameter means "not given", as clients building query strings often send them.
+        resolved = self._resolve(name, params.get("version") or None, params.get("label") or None)
         content = resolved.document
         if params.get("render") != "false":
             variables = _query_variables(request)
