@@ -12,12 +12,10 @@ counts pages shared by the forked workers once).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from common import baseline, memory_kib, parse_wrk, process_tree, replace_block, server, wrk
+from common import measure, replace_block, server
 
 MARK_BEGIN = "<!-- auth_read:begin -->"
 MARK_END = "<!-- auth_read:end -->"
@@ -25,24 +23,7 @@ MARK_END = "<!-- auth_read:end -->"
 
 def run(duration: int, connections: int) -> dict[str, str]:
     with server() as srv:
-        output = wrk(srv.url + "/v1/api-keys/me", duration, connections, ["-H", f"X-API-Key: {srv.key}"])
-        rss, pss = memory_kib(process_tree(srv.process.pid))
-        workers = len(process_tree(srv.process.pid)) - 1
-    result = parse_wrk(output)
-    threads = int(os.environ.get("THREADS", "1"))
-    result["baseline"] = baseline(duration, connections, workers, threads)
-    result.update(
-        {
-            "rss": f"{rss / 1024:.0f}",
-            "pss": f"{pss / 1024:.0f}",
-            "workers": f"{workers} x {threads}",
-            "connections": str(connections),
-            "duration": str(duration),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "cpus": str(os.cpu_count()),
-        }
-    )
-    return result
+        return measure(srv, "/v1/api-keys/me", duration, connections)
 
 
 def markdown(r: dict[str, str]) -> str:

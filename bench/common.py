@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,29 @@ def server(extra_env: dict[str, str] | None = None) -> Iterator[BenchServer]:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(srv: BenchServer, path: str, duration: int, connections: int) -> dict[str, str]:
+    """wrk on one authenticated GET, then memory of every server process and the hello-world
+    baseline under the same gunicorn settings, with the facts a reader needs to compare runs."""
+    output = wrk(srv.url + path, duration, connections, ["-H", f"X-API-Key: {srv.key}"])
+    rss, pss = memory_kib(process_tree(srv.process.pid))
+    workers = len(process_tree(srv.process.pid)) - 1
+    threads = int(os.environ.get("THREADS", "1"))
+    result = parse_wrk(output)
+    result.update(
+        {
+            "baseline": baseline(duration, connections, workers, threads),
+            "rss": f"{rss / 1024:.0f}",
+            "pss": f"{pss / 1024:.0f}",
+            "workers": f"{workers} x {threads}",
+            "connections": str(connections),
+            "duration": str(duration),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "cpus": str(os.cpu_count()),
+        }
+    )
+    return result
 
 
 def replace_block(path: Path, begin: str, end: str, block: str) -> None:

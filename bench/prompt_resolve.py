@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
-from common import baseline, memory_kib, parse_wrk, process_tree, replace_block, server, wrk
+from common import measure, replace_block, server
 
 MARK_BEGIN = "<!-- prompt_resolve:begin -->"
 MARK_END = "<!-- prompt_resolve:end -->"
@@ -56,26 +54,11 @@ def run(duration: int, connections: int, creates: int) -> dict[str, str]:
     with server() as srv:
         create_times = [post(f"{srv.url}/v1/prompts", srv.key, document(f"1.0.{i}")) for i in range(creates)]
         post(f"{srv.url}/v1/prompts/welcome/labels", srv.key, {"name": "production", "version_tag": "1.0.0"})
-        output = wrk(srv.url + PATH, duration, connections, ["-H", f"X-API-Key: {srv.key}"])
-        rss, pss = memory_kib(process_tree(srv.process.pid))
-        workers = len(process_tree(srv.process.pid)) - 1
-    result = parse_wrk(output)
-    result["baseline"] = baseline(duration, connections, workers, int(os.environ.get("THREADS", "1")))
+        result = measure(srv, PATH, duration, connections)
     ordered = sorted(create_times)
-    result.update(
-        {
-            "create_p50": f"{statistics.median(ordered) * 1000:.1f} ms",
-            "create_p99": f"{ordered[int(len(ordered) * 0.99) - 1] * 1000:.1f} ms",
-            "creates": str(creates),
-            "rss": f"{rss / 1024:.0f}",
-            "pss": f"{pss / 1024:.0f}",
-            "workers": str(workers),
-            "connections": str(connections),
-            "duration": str(duration),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "cpus": str(os.cpu_count()),
-        }
-    )
+    result["create_p50"] = f"{statistics.median(ordered) * 1000:.1f} ms"
+    result["create_p99"] = f"{ordered[int(len(ordered) * 0.99) - 1] * 1000:.1f} ms"
+    result["creates"] = str(creates)
     return result
 
 

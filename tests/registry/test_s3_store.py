@@ -11,7 +11,7 @@ import pytest
 
 from registry.drivers.s3 import S3Store
 from registry.storage import StoredContent, StoredDifferently, StoredVersion, StoreError, get_store
-from tests.s3server import free_port
+from tests.live_server import free_port
 
 DOC = b'{"name": "greet", "version": "1.0.0", "messages": [{"role": "user", "content": "Hi {{who}}"}]}'
 
