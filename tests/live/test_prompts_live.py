@@ -152,3 +152,60 @@ def test_a_label_moved_on_one_node_is_resolved_by_the_other_via_redis(live_serve
     b = live_servers.start(env={**env, "DATA_DIR": str(live_servers.tmp_path / "node-b")}, workers=2)
 
     _label_moves_are_seen_at_once(a, b, a.admin_key)
+
+
+def _execute(server: LiveServer, data_dir: Path, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    """Run SQL against the stopped server's database, as a crash would have left it."""
+    database_url = server.env.get("DATABASE_URL")
+    if database_url:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for sql, params in statements:
+                conn.execute(sql.replace("?", "%s"), params)
+        return
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "promptmetrics.db") as conn:
+        for sql, params in statements:
+            conn.execute(sql, params)
+
+
+def test_the_server_reconciles_versions_left_pending_by_a_crash_when_it_starts(live_servers):
+    data_dir = live_servers.tmp_path / "data"
+    workdir = live_servers.tmp_path / "server"
+    env = {"DATA_DIR": str(data_dir), "PROMPTMETRICS_ADMIN_KEY": "pm_" + "ab" * 32}
+    server = live_servers.start(env=env, workdir=workdir)
+    key = server.admin_key
+    assert server.request("POST", "/v1/prompts", key=key, body=_document("1.0.0")).status == 201
+    assert server.request("POST", "/v1/prompts", key=key, body=_document("1.1.0")).status == 201
+    assert server.stop() == 0
+    # 1.1.0 reached Git but its row never became active; 2.0.0's row was committed, then the process
+    # died before Git was written. Both an hour old, past any grace period.
+    columns = "workspace_id, prompt_id, document, sha256, commit_sha, tag, driver, author, created_at"
+    _execute(
+        server,
+        data_dir,
+        [
+            ("UPDATE registry_promptversion SET status = 'pending' WHERE version = ?", ("1.1.0",)),
+            (
+                f"INSERT INTO registry_promptversion (version, status, {columns}) "
+                f"SELECT '2.0.0', 'pending', {columns} FROM registry_promptversion WHERE version = ?",
+                ("1.0.0",),
+            ),
+            (
+                "UPDATE registry_promptversion SET created_at = ? WHERE status = 'pending'",
+                ("2020-01-01 00:00:00+00:00",),
+            ),
+        ],
+    )
+
+    restarted = live_servers.start(env=env, workdir=workdir)
+
+    log = restarted.log()
+    assert "Reconciled prompt version default/welcome@1.1.0: promoted." in log
+    assert "Reconciled prompt version default/welcome@2.0.0: removed." in log
+    latest = restarted.request("GET", "/v1/prompts/welcome?render=false", key=key).json()
+    assert latest["version"]["version_tag"] == "1.1.0"
+    versions = restarted.request("GET", "/v1/prompts/welcome/versions", key=key).json()
+    assert sorted(v["version_tag"] for v in versions["items"]) == ["1.0.0", "1.1.0"]
