@@ -14,6 +14,7 @@ from registry.api.views import (
     PromptViewSet,
 )
 from registry.githttp import git_http_view
+from telemetry.api.views import LogViewSet, RunViewSet, SpanViewSet, TraceViewSet
 from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 
 # Registered with the full "v1/..." prefix rather than under include("v1/"): one resolver level
@@ -21,6 +22,10 @@ from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 router.register("v1/api-keys", ApiKeyViewSet, basename="api-key")
 router.register("v1/audit-logs", AuditLogViewSet, basename="audit-log")
 router.register("v1/workspaces", WorkspaceViewSet, basename="workspace")
+router.register("v1/logs", LogViewSet, basename="log")
+router.register("v1/traces", TraceViewSet, basename="trace")
+router.register(r"v1/traces/(?P<trace_id>[^/]+)/spans", SpanViewSet, basename="span")
+router.register("v1/runs", RunViewSet, basename="run")
 router.register("v1/prompts", PromptViewSet, basename="prompt")
 _PROMPT = r"v1/prompts/(?P<prompt_name>[^/]+)"
 router.register(f"{_PROMPT}/versions", PromptVersionViewSet, basename="prompt-version")
