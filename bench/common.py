@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -110,6 +111,12 @@ class BenchServer:
     key: str
     process: subprocess.Popen[bytes]
     workdir: Path
+    env: dict[str, str]
+
+    def manage(self, *args: str) -> None:
+        """Run a management command against this server's data (same directory and environment)."""
+        manage = SERVER.with_name("promptmetrics-manage")
+        subprocess.run([str(manage), *args], cwd=self.workdir, env=self.env, check=True)
 
 
 @contextmanager
@@ -128,17 +135,32 @@ def server(extra_env: dict[str, str] | None = None) -> Iterator[BenchServer]:
     try:
         wait_healthy(url, process)
         key = re.search(r"pm_[0-9a-f]{64}", (workdir / "server.log").read_text()).group(0)  # type: ignore[union-attr]
-        yield BenchServer(url, key, process, workdir)
+        yield BenchServer(url, key, process, workdir, env)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(srv: BenchServer, path: str, duration: int, connections: int) -> dict[str, str]:
-    """wrk on one authenticated GET, then memory of every server process and the hello-world
-    baseline under the same gunicorn settings, with the facts a reader needs to compare runs."""
-    output = wrk(srv.url + path, duration, connections, ["-H", f"X-API-Key: {srv.key}"])
+def post_script(directory: Path, body: str) -> list[str]:
+    """wrk arguments that turn its requests into JSON POSTs of ``body``."""
+    script = directory / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return ["-s", str(script)]
+
+
+def measure(
+    srv: BenchServer, path: str, duration: int, connections: int, body: str | None = None
+) -> dict[str, str]:
+    """wrk on one authenticated request (a GET, or a JSON POST of ``body``), then memory of every
+    server process and the hello-world baseline under the same gunicorn settings, with the facts a
+    reader needs to compare runs."""
+    extra = post_script(srv.workdir, body) if body is not None else []
+    output = wrk(srv.url + path, duration, connections, ["-H", f"X-API-Key: {srv.key}", *extra])
     rss, pss = memory_kib(process_tree(srv.process.pid))
     workers = len(process_tree(srv.process.pid)) - 1
     threads = int(os.environ.get("THREADS", "1"))
