@@ -25,6 +25,8 @@ _WORKSPACE_RE = re.compile(WORKSPACE_ID_RE)
 _REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 _INVALID_WORKSPACE = "Invalid X-Workspace-Id header: must be 1-128 letters, digits, hyphens or underscores"
 _API_PREFIX = "/v1/"
+# OTLP exporters authenticate with an API key only: no session, CSRF or messages, ever.
+_OTLP_PREFIX = "/otlp/"
 _CORS_PREFIXES = (_API_PREFIX, "/health")
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -120,8 +122,9 @@ class _PagesOnly:
     get_response: Callable[[HttpRequest], HttpResponse]
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(_API_PREFIX) and (
-            "HTTP_X_API_KEY" in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES
+        if request.path.startswith(_OTLP_PREFIX) or (
+            request.path.startswith(_API_PREFIX)
+            and ("HTTP_X_API_KEY" in request.META or settings.SESSION_COOKIE_NAME not in request.COOKIES)
         ):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]

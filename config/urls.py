@@ -14,7 +14,9 @@ from registry.api.views import (
     PromptViewSet,
 )
 from registry.githttp import git_http_view
+from telemetry.api.metrics import urlpatterns as metrics_urls
 from telemetry.api.views import LogViewSet, RunViewSet, SpanViewSet, TraceViewSet
+from telemetry.otlp.views import otlp_traces_view
 from tenancy.api.views import ApiKeyViewSet, AuditLogViewSet, WorkspaceViewSet
 
 # Registered with the full "v1/..." prefix rather than under include("v1/"): one resolver level
@@ -37,12 +39,14 @@ router.register(
 # The API first: URL resolution tries patterns in order and /v1 is the hot path.
 urlpatterns = [
     *router.urls,
+    *metrics_urls,
     # Exempt from CSRF, which would answer a POST with an HTML 403 page before the JSON 405 (these
     # views change nothing; the middleware's view hook runs even where its request hook is skipped).
     path("health", csrf_exempt(health), name="health"),
     path("health/deep", csrf_exempt(health_deep), name="health-deep"),
     path("admin/", admin.site.urls),
     re_path(r"^git/(?P<workspace>[A-Za-z0-9_-]{1,128})\.git/(?P<service_path>.*)$", git_http_view),
+    path("otlp/v1/traces", otlp_traces_view, name="otlp-traces"),
     # Anything else is a JSON 404 (also with DEBUG on, where handler404 is not used).
     re_path(r"^", not_found_view),
 ]

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, FloatField, Max, Min, Q, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from config.api import not_found, validation_failed
@@ -36,6 +37,7 @@ from tenancy.context import Actor
 from tenancy.services import audit_record
 
 SPAN_STATUSES = tuple(SpanStatus.values)
+BIGINT_MAX = 2**63 - 1
 RUN_STATUSES = tuple(RunStatus.values)
 
 
@@ -278,6 +280,10 @@ def spans_ingest(
         traces = _traces_for(workspace_id, spans, source, now)
         existing = _existing_span_ids(workspace_id, traces.values(), spans)
         rows, logs, seen = [], [], set()
+        for trace in traces.values():
+            # Before the logs are built, so that an LLM span exported with its root inherits the
+            # root's prompt, session and user links.
+            _link_trace(trace, [s for s in spans if s.trace_id == trace.trace_id])
         for span in spans:
             key = (span.trace_id, span.span_id)
             if key in existing or key in seen:
@@ -296,9 +302,7 @@ def spans_ingest(
         if logs:
             LogRecord.objects.bulk_create(logs)
             _rollups().rollup_logs(logs)
-        for trace in traces.values():
-            _link_trace(trace, [s for s in spans if s.trace_id == trace.trace_id])
-            _refresh_totals(trace)
+        _add_totals(traces, rows)
         if rows:
             target = rows[0].trace.trace_id if len(traces) == 1 else f"{len(rows)} spans"
             audit_record(actor=actor, workspace_id=workspace_id, action="trace:span:create", target_id=target)
@@ -417,6 +421,43 @@ def _link_trace(trace: Trace, spans: Sequence[SpanInput]) -> None:
                 setattr(trace, attr, getattr(span, attr))
 
 
+_STATUS_RANK = {SpanStatus.UNSET: 0, SpanStatus.OK: 1, SpanStatus.RUNNING: 2, SpanStatus.ERROR: 3}
+_TOTAL_FIELDS = [
+    "name",
+    "prompt_name",
+    "version_tag",
+    "session_id",
+    "user_id",
+    "span_count",
+    "error_count",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "start_time",
+    "end_time",
+    "status",
+]
+
+
+def _add_totals(traces: dict[str, Trace], rows: list[Span]) -> None:
+    """Add a batch's spans to their traces' totals (the rows are locked) and save every trace with
+    one UPDATE: an aggregate query per trace made OTLP batches spanning many traces slow."""
+    for row in rows:
+        trace = row.trace
+        trace.span_count += 1
+        trace.error_count += row.status == SpanStatus.ERROR
+        trace.tokens_in = min(trace.tokens_in + (row.tokens_in or 0), BIGINT_MAX)
+        trace.tokens_out = min(trace.tokens_out + (row.tokens_out or 0), BIGINT_MAX)
+        trace.cost_usd += row.cost_usd or 0.0
+        if row.start_time is not None and (trace.start_time is None or row.start_time < trace.start_time):
+            trace.start_time = row.start_time
+        if row.end_time is not None and (trace.end_time is None or row.end_time > trace.end_time):
+            trace.end_time = row.end_time
+        if _STATUS_RANK[row.status] > _STATUS_RANK[trace.status]:
+            trace.status = row.status
+    Trace.objects.bulk_update(list(traces.values()), _TOTAL_FIELDS)
+
+
 def _refresh_totals(trace: Trace) -> None:
     """Recompute the rolled-up totals from the trace's spans (the trace row is locked)."""
     totals = Span.objects.filter(trace=trace).aggregate(
@@ -424,16 +465,18 @@ def _refresh_totals(trace: Trace) -> None:
         errors=Count("id", filter=Q(status=SpanStatus.ERROR)),
         running=Count("id", filter=Q(status=SpanStatus.RUNNING)),
         ok=Count("id", filter=Q(status=SpanStatus.OK)),
-        tokens_in=Sum("tokens_in"),
-        tokens_out=Sum("tokens_out"),
+        # Summed as doubles (exact below 2**53), then clamped: SQLite's integer SUM raises on
+        # overflow and PostgreSQL's numeric sum would not fit the bigint column (a 500 either way).
+        tokens_in=Sum(Cast("tokens_in", FloatField())),
+        tokens_out=Sum(Cast("tokens_out", FloatField())),
         cost=Sum("cost_usd"),
         start=Min("start_time"),
         end=Max("end_time"),
     )
     trace.span_count = totals["spans"]
     trace.error_count = totals["errors"]
-    trace.tokens_in = totals["tokens_in"] or 0
-    trace.tokens_out = totals["tokens_out"] or 0
+    trace.tokens_in = min(int(totals["tokens_in"] or 0), BIGINT_MAX)
+    trace.tokens_out = min(int(totals["tokens_out"] or 0), BIGINT_MAX)
     trace.cost_usd = totals["cost"] or 0.0
     trace.start_time, trace.end_time = totals["start"], totals["end"]
     if totals["errors"]:
@@ -442,23 +485,7 @@ def _refresh_totals(trace: Trace) -> None:
         trace.status = SpanStatus.RUNNING
     elif totals["ok"]:
         trace.status = SpanStatus.OK
-    trace.save(
-        update_fields=[
-            "name",
-            "prompt_name",
-            "version_tag",
-            "session_id",
-            "user_id",
-            "span_count",
-            "error_count",
-            "tokens_in",
-            "tokens_out",
-            "cost_usd",
-            "start_time",
-            "end_time",
-            "status",
-        ]
-    )
+    trace.save(update_fields=_TOTAL_FIELDS)
 
 
 def span_end(*, span: Span, body: Any, actor: Actor) -> Span:
@@ -486,12 +513,18 @@ def span_end(*, span: Span, body: Any, actor: Actor) -> Span:
         raise validation_failed(errors)
     with transaction.atomic():
         trace = Trace.objects.select_for_update().get(pk=span.trace_id)
+        # A cost the client supplied is kept; one from the price book (or none) is recomputed from
+        # the new values. Spans do not store the cost's source: a cost is taken as the book's when
+        # it equals what the book gives for the span as it was (priced as in ``_span_row``).
+        priced_by_book = span.cost_usd is None or span.cost_usd == _cost(
+            span.workspace_id, span, span.start_time or span.created_at
+        )
         span.end_time, span.status = end_time, status
         for name, value in updates.items():
             if value is not None:
                 setattr(span, name, value)
         span.metadata = {**span.metadata, **extra}
-        if updates["cost_usd"] is None and span.model:
+        if updates["cost_usd"] is None and span.model and priced_by_book:
             span.cost_usd = _cost(span.workspace_id, span, span.start_time or end_time)
         span.save()
         _refresh_totals(trace)

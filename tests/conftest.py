@@ -37,8 +37,10 @@ def _reset_caches() -> None:
     from django.core.cache import cache
 
     from registry.cache import prompt_cache
+    from telemetry.pricing import prices_changed
 
     key_cache.reset()
+    prices_changed()
     _limiter.cache_clear()
     prompt_cache.reset()
     if settings.REDIS_URL:
