@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from config.api import not_found, validation_failed
 from config.errors import Conflict
+from telemetry import bulk
 from telemetry import validation as v
 from telemetry.models import (
     CostSource,
@@ -298,9 +299,9 @@ def spans_ingest(
             rows.append(row)
             if span.is_llm:
                 logs.append(_log_for_span(workspace_id, span, row, traces[span.trace_id], now))
-        Span.objects.bulk_create(rows)
+        bulk.insert(Span, rows)
         if logs:
-            LogRecord.objects.bulk_create(logs)
+            bulk.insert(LogRecord, logs)
             _rollups().rollup_logs(logs)
         _add_totals(traces, rows)
         if rows:
@@ -455,7 +456,7 @@ def _add_totals(traces: dict[str, Trace], rows: list[Span]) -> None:
             trace.end_time = row.end_time
         if _STATUS_RANK[row.status] > _STATUS_RANK[trace.status]:
             trace.status = row.status
-    Trace.objects.bulk_update(list(traces.values()), _TOTAL_FIELDS)
+    bulk.update(Trace, list(traces.values()), _TOTAL_FIELDS)
 
 
 def _refresh_totals(trace: Trace) -> None:
