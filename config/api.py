@@ -8,7 +8,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -272,8 +272,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         parsed = datetime.fromisoformat(created)
         if parsed.tzinfo is None:
             raise ValueError(created)
-        return parsed, int(pk)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        # Normalised here: year 1 at +14:00 (or 9999 at -14:00) overflows in UTC, which would
+        # otherwise happen inside the database adapter (a 500 on SQLite).
+        return parsed.astimezone(UTC), int(pk)
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise validation_failed(['"cursor" is not a cursor this server issued']) from None
 
 

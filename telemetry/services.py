@@ -123,7 +123,10 @@ def _log_status(body: dict[str, Any], meta: dict[str, Any], http_status: int | N
 
 
 def _error_code(body: dict[str, Any], meta: dict[str, Any], http_status: int | None, errors: v.Errors) -> str:
-    if body.get("error_code") is not None:
+    code = body.get("error_code")
+    if isinstance(code, int | float) and not isinstance(code, bool):
+        return str(code)[:64]  # SDKs send HTTP-ish codes as numbers; upstream stored whatever came
+    if code is not None:
         return v.text(body, "error_code", errors, max_length=64)
     error = meta.get("error")
     if isinstance(error, dict) and error.get("code") is not None:
@@ -580,7 +583,7 @@ def run_update(*, run: Run, body: Any, actor: Actor) -> bool:
         raise validation_failed(['"value" must be of type object'])
     errors = v.Errors()
     changes: dict[str, Any] = {}
-    if "status" in body:
+    if body.get("status") is not None:
         changes["status"] = v.choice(body, "status", errors, RUN_STATUSES, run.status)
     if "output" in body:
         changes["output"] = v.obj(body, "output", errors)

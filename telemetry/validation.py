@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # DESIGN.md: UUIDs, OTel hex ids (32/16 hex chars) and prefixed ids like t_… / s_… are all ids.
@@ -21,6 +21,11 @@ BATCH_MAX = 1000
 # Run metadata is flat, as upstream: keys like these, values short strings, numbers or booleans.
 FLAT_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
 FLAT_VALUE_MAX = 1024
+# A cost above this is no LLM call; the cap keeps sums (trace totals, hourly rollups) finite, where
+# PostgreSQL would refuse a double overflow and JSON cannot carry infinity.
+AMOUNT_MAX = 1e12
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 # Beyond year 9999 a datetime cannot represent it.
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
@@ -55,7 +60,11 @@ def count(body: dict[str, Any], field: str, errors: Errors) -> int | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())  # also rejects inf (1e400)
+    ):
         errors.append(f'"{field}" must be an integer')
         return None
     if value < 0:
@@ -67,15 +76,26 @@ def count(body: dict[str, Any], field: str, errors: Errors) -> int | None:
     return int(value)
 
 
+def _finite(value: int | float) -> bool:
+    """math.isfinite, but an integer too large for a double (JSON allows any) is not finite either."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def amount(body: dict[str, Any], field: str, errors: Errors) -> float | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         errors.append(f'"{field}" must be a number')
         return None
     if value < 0:
         errors.append(f'"{field}" must be greater than or equal to 0')
+        return None
+    if value > AMOUNT_MAX:
+        errors.append(f'"{field}" must be less than or equal to {AMOUNT_MAX:.0f}')
         return None
     return float(value)
 
@@ -108,7 +128,7 @@ def flat_metadata(body: dict[str, Any], errors: Errors) -> dict[str, Any] | None
         elif isinstance(item, str):
             if len(item) > FLAT_VALUE_MAX:
                 errors.append(f'"metadata.{key}" length must be less than or equal to {FLAT_VALUE_MAX}')
-        elif isinstance(item, bool) or (isinstance(item, int | float) and math.isfinite(item)):
+        elif isinstance(item, bool) or (isinstance(item, int | float) and _finite(item)):
             continue
         else:
             errors.append(f'"metadata.{key}" must be a string, a number or a boolean')
@@ -155,21 +175,27 @@ def millis(body: dict[str, Any], field: str, errors: Errors) -> datetime | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         errors.append(f'"{field}" must be a number (Unix milliseconds)')
         return None
     if not 0 <= value <= MAX_TIMESTAMP_MS:
         errors.append(f'"{field}" must be between 0 and {MAX_TIMESTAMP_MS}')
         return None
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    # In whole microseconds from the epoch: value / 1000 as a double drifts by microseconds in
+    # far-off years, so an integer millisecond would come back as a fraction.
+    return _EPOCH + timedelta(microseconds=round(value * 1000))
 
 
 def as_millis(value: datetime | None) -> int | float | None:
     """The wire form of a span time: whole milliseconds, with a fraction when finer (OTLP spans)."""
     if value is None:
         return None
-    ms = value.timestamp() * 1000
-    return int(ms) if value.microsecond % 1000 == 0 else round(ms, 3)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    micros = (value - _EPOCH) // _MICROSECOND  # exact: a double timestamp drifts in far-off years
+    return micros // 1000 if micros % 1000 == 0 else micros / 1000
 
 
 def items_of(body: Any, errors: Errors) -> tuple[list[dict[str, Any]], bool]:

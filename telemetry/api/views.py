@@ -18,11 +18,8 @@ from telemetry.models import LogRecord, Run, Span, Trace
 from tenancy.api.base import TELEMETRY_WRITE_SCOPES, ScopedViewSet
 from tenancy.context import actor_from_request
 
-_WRITES = {
-    "create": TELEMETRY_WRITE_SCOPES,
-    "partial_update": TELEMETRY_WRITE_SCOPES,
-    "destroy": TELEMETRY_WRITE_SCOPES,
-}
+# ``ingest`` keys may add and complete telemetry; deleting it takes ``write``.
+_WRITES = {"create": TELEMETRY_WRITE_SCOPES, "partial_update": TELEMETRY_WRITE_SCOPES}
 
 
 class _TelemetryViewSet(ScopedViewSet):
