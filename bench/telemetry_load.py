@@ -7,7 +7,7 @@
 5. ``GET /v1/metrics/time-series?window=30d``;
 6. ``GET /v1/traces/{id}`` of a trace with 50 spans.
 
-    python bench/telemetry.py [--duration 20] [--logs 1000000] [--write docs/benchmarks.md]
+    python bench/telemetry_load.py [--duration 20] [--logs 1000000] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
