@@ -44,8 +44,12 @@ def _reset_caches() -> None:
     _limiter.cache_clear()
     prompt_cache.reset()
     if settings.REDIS_URL:
-        # Prompt generations and shared pointers outlive the rolled-back rows they describe.
+        # Prompt generations, shared pointers and merged metric histograms outlive the rolled-back
+        # rows they describe.
         cache.delete_pattern("prompt-*")
+        cache.delete_pattern("metrics-hist*")
+    else:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)
