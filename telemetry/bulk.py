@@ -10,9 +10,15 @@ psycopg pipelines. Only for plain model instances with no expressions as values.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models
+
+_ZERO = timedelta(0)
 
 # Values of these fields reach the driver unchanged (what get_db_prep_save would return anyway).
 _PLAIN = (
@@ -25,30 +31,77 @@ _PLAIN = (
 )
 
 
-def _preparer(field: models.Field, connection: Any) -> Callable[[Any], Any]:
+def _sqlite_utc_datetime(value: datetime | None) -> str | None:
+    """What Django's SQLite adapter stores (naive UTC text), without its per-value timezone work
+    for the values ingest produces, which are already in UTC."""
+    if value is None:
+        return None
+    if value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return str(value.replace(tzinfo=None))
+
+
+def _preparer(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:
+    """How a Python value of ``field`` becomes a driver value; None when it goes as it is."""
     if isinstance(field, models.JSONField):
         adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
         return lambda value: None if value is None else adapt_json(value, encoder)
     if isinstance(field, models.DateTimeField):
+        if connection.vendor == "sqlite" and settings.USE_TZ and connection.timezone_name == "UTC":
+            return _sqlite_utc_datetime
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, _PLAIN):
-        return lambda value: value
+        return None
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """INSERT ``objs`` (primary keys left to the database; not set on the instances)."""
-    if not objs:
-        return
+def _rows(objs: Sequence[Any], fields: Sequence[Any], connection: Any, *extra: str) -> list[list[Any]]:
+    """Each object's field values (then ``extra`` attributes) as driver values, read with one
+    ``attrgetter`` call per object and converted only where the field needs it."""
+    getter = attrgetter(*[f.attname for f in fields], *extra)
+    converters = [(i, convert) for i, f in enumerate(fields) if (convert := _preparer(f, connection))]
+    rows = []
+    for obj in objs:
+        values = list(getter(obj))
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        rows.append(values)
+    return rows
+
+
+@dataclass
+class PreparedInsert:
+    """An INSERT and its rows of driver values, built before the write transaction opens (on
+    SQLite that transaction holds the only write lock, so the Python work is done outside it)."""
+
+    sql: str
+    attnames: list[str]
+    rows: list[list[Any]]
+
+    def column(self, attname: str) -> int:
+        return self.attnames.index(attname)
+
+    def execute(self, keep: Sequence[bool] | None = None) -> None:
+        rows = self.rows if keep is None else [row for row, kept in zip(self.rows, keep, strict=True) if kept]
+        if rows:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.executemany(self.sql, rows)
+
+
+def prepare_insert(model: type[models.Model], objs: Sequence[Any]) -> PreparedInsert:
+    """An INSERT of ``objs``: model instances, or any objects carrying every field's attname as an
+    attribute (ingest builds plain namespaces: a model instance costs more to build than to insert).
+    Primary keys are left to the database."""
     connection = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
-    prepared = [(f.attname, _preparer(f, connection)) for f in fields]
-    rows = [tuple(prepare(getattr(obj, attname)) for attname, prepare in prepared) for obj in objs]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    return PreparedInsert(sql, [f.attname for f in fields], _rows(objs, fields, connection))
+
+
+def insert(model: type[models.Model], objs: Sequence[Any]) -> None:
+    prepare_insert(model, objs).execute()
 
 
 def update(model: type[models.Model], objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
@@ -57,15 +110,8 @@ def update(model: type[models.Model], objs: Sequence[models.Model], field_names:
         return
     connection = connections[DEFAULT_DB_ALIAS]
     fields = [model._meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[union-attr]
-    pk = model._meta.pk
-    sql = (
-        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} "
-        f"WHERE {connection.ops.quote_name(pk.column)} = %s"  # type: ignore[union-attr]
-    )
-    prepared = [(f.attname, _preparer(f, connection)) for f in fields]  # type: ignore[arg-type, union-attr]
-    rows: list[tuple[Any, ...]] = [
-        (*(prepare(getattr(obj, attname)) for attname, prepare in prepared), obj.pk) for obj in objs
-    ]
+    qn = connection.ops.quote_name
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)  # type: ignore[union-attr]
+    sql = f"UPDATE {qn(model._meta.db_table)} SET {assignments} WHERE {qn(model._meta.pk.column)} = %s"  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(sql, _rows(objs, fields, connection, "pk"))

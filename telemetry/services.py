@@ -9,9 +9,11 @@ budget is ever consulted: telemetry is never refused for money (upstream's month
 from __future__ import annotations
 
 import importlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -50,7 +52,7 @@ def _rollups() -> Any:
     return importlib.import_module("telemetry.rollups")
 
 
-def _cost(workspace_id: str, record: LogRecord | Span, at: datetime) -> float | None:
+def _cost(workspace_id: str, record: LogRecord | Span | SimpleNamespace, at: datetime) -> float | None:
     if not record.model or (record.tokens_in is None and record.tokens_out is None):
         return None
     return _pricing().compute_cost(
@@ -232,7 +234,7 @@ class SpanInput:
 class IngestResult:
     accepted: int
     rejected: list[tuple[str, str]] = field(default_factory=list)
-    spans: list[Span] = field(default_factory=list)
+    spans: list[SpanInput] = field(default_factory=list)  # the accepted ones
 
 
 def span_inputs_from_body(trace_id: str, body: Any) -> tuple[list[SpanInput], bool]:
@@ -280,44 +282,78 @@ def spans_ingest(
     if not spans:
         return result
     now = timezone.now()
+    by_trace: dict[str, list[SpanInput]] = defaultdict(list)
+    for span in spans:
+        by_trace[span.trace_id].append(span)
+    # Everything that needs no lock is done before the write transaction: on SQLite it holds the
+    # database's single write lock, and prices, links and row values are most of the work. Links
+    # come from an unlocked read of the traces; they are re-applied to the locked rows below.
+    drafts = _trace_drafts(workspace_id, by_trace, source, now)
+    rows, logs = [], []
+    for span in spans:
+        row = _span_row(workspace_id, drafts[span.trace_id], span, now)
+        rows.append(row)
+        logs.append(
+            _log_for_span(workspace_id, span, row, drafts[span.trace_id], now) if span.is_llm else None
+        )
+    span_insert = bulk.prepare_insert(Span, rows)
+    llm_logs = [log for log in logs if log is not None]
+    log_insert = bulk.prepare_insert(LogRecord, llm_logs)
     with transaction.atomic():
-        traces = _traces_for(workspace_id, spans, source, now)
-        existing = _existing_span_ids(workspace_id, traces.values(), spans)
-        rows, logs, seen = [], [], set()
-        for trace in traces.values():
-            # Before the logs are built, so that an LLM span exported with its root inherits the
-            # root's prompt, session and user links.
-            _link_trace(trace, [s for s in spans if s.trace_id == trace.trace_id])
-        for span in spans:
+        traces = _traces_for(workspace_id, sorted(by_trace), source, now)
+        for trace_id, trace_spans in by_trace.items():
+            _link_trace(traces[trace_id], trace_spans)
+        # Traces born in this transaction (stamped with this request's ``now``) have no spans yet.
+        older = [t for t in traces.values() if t.created_at != now]
+        existing = _existing_span_ids(workspace_id, older, spans) if older else set()
+        keep, seen = [], set()
+        for span, row, values in zip(spans, rows, span_insert.rows, strict=True):
             key = (span.trace_id, span.span_id)
-            if key in existing or key in seen:
-                if duplicates == "raise":
-                    raise Conflict(
-                        "Span already exists", {"trace_id": span.trace_id, "span_id": span.span_id}
-                    )
+            duplicate = key in existing or key in seen
+            if duplicate and duplicates == "raise":
+                raise Conflict("Span already exists", {"trace_id": span.trace_id, "span_id": span.span_id})
+            if duplicate:
                 result.rejected.append((span.span_id, "duplicate span id"))
-                continue
             seen.add(key)
-            row = _span_row(workspace_id, traces[span.trace_id], span, now)
-            rows.append(row)
-            if span.is_llm:
-                logs.append(_log_for_span(workspace_id, span, row, traces[span.trace_id], now))
-        bulk.insert(Span, rows)
-        if logs:
-            bulk.insert(LogRecord, logs)
-            _rollups().rollup_logs(logs)
-        _add_totals(traces, rows)
-        if rows:
-            target = rows[0].trace.trace_id if len(traces) == 1 else f"{len(rows)} spans"
+            keep.append(not duplicate)
+            row.trace = traces[span.trace_id]
+            values[span_insert.column("trace_id")] = row.trace.pk
+        span_insert.execute(keep)
+        kept_logs = [log for log, kept in zip(logs, keep, strict=True) if log is not None and kept]
+        log_insert.execute([kept for log, kept in zip(logs, keep, strict=True) if log is not None])
+        if kept_logs:
+            _rollups().rollup_logs(kept_logs)
+        kept_rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
+        _add_totals(traces, kept_rows)
+        if kept_rows:
+            target = next(iter(traces)) if len(traces) == 1 else f"{len(kept_rows)} spans"
             audit_record(actor=actor, workspace_id=workspace_id, action="trace:span:create", target_id=target)
-    result.accepted, result.spans = len(rows), rows
+    result.accepted = len(kept_rows)
+    result.spans = [span for span, kept in zip(spans, keep, strict=True) if kept]
     return result
 
 
-def _traces_for(workspace_id: str, spans: list[SpanInput], source: str, now: datetime) -> dict[str, Trace]:
-    """The traces of these spans, locked for the totals update; missing ones created (OTLP sends
+def _trace_drafts(
+    workspace_id: str, by_trace: dict[str, list[SpanInput]], source: str, now: datetime
+) -> dict[str, Trace]:
+    """Unlocked copies of the spans' traces (or new ones), with this batch's links applied: what
+    the logs of LLM spans inherit (prompt, session, user)."""
+    known = {
+        t.trace_id: t for t in Trace.objects.filter(workspace_id=workspace_id, trace_id__in=list(by_trace))
+    }
+    drafts = {}
+    for trace_id, trace_spans in by_trace.items():
+        draft = known.get(trace_id) or Trace(
+            workspace_id=workspace_id, trace_id=trace_id, source=source, created_at=now
+        )
+        _link_trace(draft, trace_spans)
+        drafts[trace_id] = draft
+    return drafts
+
+
+def _traces_for(workspace_id: str, ids: list[str], source: str, now: datetime) -> dict[str, Trace]:
+    """These traces (ids sorted), locked for the totals update; missing ones created (OTLP sends
     children before their parents, so a trace is born with whichever span arrives first)."""
-    ids = sorted({s.trace_id for s in spans})
     # Locked in a stable order so that two requests touching the same traces cannot deadlock.
     found = {
         t.trace_id: t
@@ -346,15 +382,18 @@ def _existing_span_ids(
     workspace_id: str, traces: Iterable[Trace], spans: list[SpanInput]
 ) -> set[tuple[str, str]]:
     by_pk = {t.pk: t.trace_id for t in traces}
+    wanted = [s.span_id for s in spans if s.trace_id in set(by_pk.values())]
     rows = Span.objects.filter(
-        workspace_id=workspace_id, trace_id__in=list(by_pk), span_id__in=[s.span_id for s in spans]
+        workspace_id=workspace_id, trace_id__in=list(by_pk), span_id__in=wanted
     ).values_list("trace_id", "span_id")
     return {(by_pk[trace_pk], span_id) for trace_pk, span_id in rows}
 
 
-def _span_row(workspace_id: str, trace: Trace, span: SpanInput, now: datetime) -> Span:
-    row = Span(
+def _span_row(workspace_id: str, trace: Trace, span: SpanInput, now: datetime) -> SimpleNamespace:
+    """A span's column values (``bulk.insert`` takes them without a model instance), and its trace."""
+    row = SimpleNamespace(
         workspace_id=workspace_id,
+        trace_id=trace.pk,
         trace=trace,
         span_id=span.span_id,
         parent_id=span.parent_id,
@@ -380,11 +419,17 @@ def _span_row(workspace_id: str, trace: Trace, span: SpanInput, now: datetime) -
     return row
 
 
-def _log_for_span(workspace_id: str, span: SpanInput, row: Span, trace: Trace, now: datetime) -> LogRecord:
+def _log_for_span(
+    workspace_id: str, span: SpanInput, row: SimpleNamespace, trace: Trace, now: datetime
+) -> SimpleNamespace:
     latency = None
     if span.start_time is not None and span.end_time is not None:
         latency = max(0, round((span.end_time - span.start_time).total_seconds() * 1000))
-    record = LogRecord(
+    if span.cost_usd is not None:
+        source = CostSource.SUPPLIED
+    else:
+        source = CostSource.COMPUTED if row.cost_usd is not None else CostSource.UNKNOWN
+    return SimpleNamespace(
         workspace_id=workspace_id,
         prompt_name=(span.prompt_name or trace.prompt_name)[:128],
         version_tag=(span.version_tag or trace.version_tag)[:64],
@@ -395,22 +440,21 @@ def _log_for_span(workspace_id: str, span: SpanInput, row: Span, trace: Trace, n
         cached_tokens=row.cached_tokens,
         reasoning_tokens=row.reasoning_tokens,
         latency_ms=latency,
+        cost_usd=row.cost_usd,
+        cost_source=source,
         metadata={"source": "otlp", "span_name": row.name},
         status=LogStatus.ERROR if row.status == SpanStatus.ERROR else LogStatus.OK,
         error_code=row.status_message[:64] if row.status == SpanStatus.ERROR else "",
+        ollama_options=None,
+        ollama_keep_alive="",
+        ollama_format=None,
         trace_id=span.trace_id,
         span_id=span.span_id,
+        run_id="",
         session_id=(span.session_id or trace.session_id)[:256],
         user_id=(span.user_id or trace.user_id)[:256],
         created_at=span.end_time or span.start_time or now,
     )
-    record.cost_usd = row.cost_usd
-    record.cost_source = (
-        CostSource.SUPPLIED
-        if span.cost_usd is not None
-        else (CostSource.COMPUTED if row.cost_usd is not None else CostSource.UNKNOWN)
-    )
-    return record
 
 
 def _link_trace(trace: Trace, spans: Sequence[SpanInput]) -> None:
@@ -443,7 +487,7 @@ _TOTAL_FIELDS = [
 ]
 
 
-def _add_totals(traces: dict[str, Trace], rows: list[Span]) -> None:
+def _add_totals(traces: dict[str, Trace], rows: list[SimpleNamespace]) -> None:
     """Add a batch's spans to their traces' totals (the rows are locked) and save every trace with
     one UPDATE: an aggregate query per trace made OTLP batches spanning many traces slow."""
     for row in rows:
