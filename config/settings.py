@@ -102,7 +102,7 @@ else:
     SQLITE_PATH = Path(env_str("SQLITE_PATH", str(DATA_DIR / "promptmetrics.db"))).expanduser()  # type: ignore[arg-type]
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.sqlite",
             "NAME": SQLITE_PATH,
             "OPTIONS": {
                 # WAL lets readers run beside the single writer; NORMAL is durable in WAL mode

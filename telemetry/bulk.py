@@ -77,9 +77,32 @@ class PreparedInsert:
     sql: str
     attnames: list[str]
     rows: list[list[Any]]
+    pk_column: str
 
     def column(self, attname: str) -> int:
         return self.attnames.index(attname)
+
+    def execute_returning_ids(self) -> list[int]:
+        """INSERT every row and return the new primary keys, in order."""
+        connection = connections[DEFAULT_DB_ALIAS]
+        returning = f" RETURNING {connection.ops.quote_name(self.pk_column)}"
+        ids: list[int] = []
+        with connection.cursor() as cursor:
+            if connection.vendor != "postgresql":
+                # SQLite runs each statement in C without a round trip: one per row is cheapest.
+                for row in self.rows:
+                    cursor.execute(self.sql + returning, row)
+                    ids.append(cursor.fetchone()[0])
+                return ids
+            head, group = self.sql.split(" VALUES ")
+            # Multi-row statements below PostgreSQL's 65,535 bound parameters.
+            step = max(1, 60_000 // max(1, len(self.attnames)))
+            for start in range(0, len(self.rows), step):
+                chunk = self.rows[start : start + step]
+                sql = f"{head} VALUES {', '.join([group] * len(chunk))}{returning}"
+                cursor.execute(sql, [value for row in chunk for value in row])
+                ids += [row[0] for row in cursor.fetchall()]
+        return ids
 
     def execute(self, keep: Sequence[bool] | None = None) -> None:
         rows = self.rows if keep is None else [row for row, kept in zip(self.rows, keep, strict=True) if kept]
@@ -97,7 +120,9 @@ def prepare_insert(model: type[models.Model], objs: Sequence[Any]) -> PreparedIn
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
-    return PreparedInsert(sql, [f.attname for f in fields], _rows(objs, fields, connection))
+    return PreparedInsert(
+        sql, [f.attname for f in fields], _rows(objs, fields, connection), model._meta.pk.column
+    )
 
 
 def insert(model: type[models.Model], objs: Sequence[Any]) -> None:

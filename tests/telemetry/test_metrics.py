@@ -896,9 +896,7 @@ def concurrent_hour() -> datetime:
     return (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql", reason="PostgreSQL run"
-)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL run")
 def test_concurrent_ingest_and_rebuilds_keep_exact_totals_on_postgresql(transactional_db):
     """Real concurrent connections (one per thread) upserting the same rows, while another
     connection rebuilds them: the totals are exact."""
@@ -965,9 +963,7 @@ print(json.dumps({"logs": LogRecord.objects.count(), "before": before, "after": 
 """
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3", reason="SQLite run"
-)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite run")
 def test_concurrent_ingest_and_rebuilds_keep_exact_totals_on_sqlite(tmp_path):
     env = {
         **os.environ,
