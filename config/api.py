@@ -239,6 +239,11 @@ class KeysetPagination(PagePagination):
         raw = request.query_params.get("cursor")
         self.keyset = raw is not None
         if not self.keyset:
+            counted = getattr(view, "unfiltered_total", None)
+            total = counted() if counted is not None else None
+            if total is not None:
+                # The view knows the total without a COUNT(*) over millions of rows.
+                queryset = _Counted(queryset, total)
             page = super().paginate_queryset(queryset.order_by("-created_at", "-id"), request, view)
             more = self.page * self.limit < self.total
             self.next_cursor = _encode_cursor(page[-1]) if page and more else None
@@ -260,6 +265,22 @@ class KeysetPagination(PagePagination):
             response.data["nextCursor"] = self.next_cursor
             return response
         return Response({"items": data, "limit": self.limit, "nextCursor": self.next_cursor})
+
+
+class _Counted:
+    """A queryset whose count() is already known."""
+
+    def __init__(self, queryset: Any, total: int) -> None:
+        self.queryset, self.total = queryset, total
+
+    def order_by(self, *fields: str) -> _Counted:
+        return _Counted(self.queryset.order_by(*fields), self.total)
+
+    def count(self) -> int:
+        return self.total
+
+    def __getitem__(self, item: Any) -> Any:
+        return self.queryset[item]
 
 
 def _encode_cursor(row: Any) -> str:

@@ -342,6 +342,13 @@ def evaluation_trends(
 # --- activity -------------------------------------------------------------------------------------
 
 
+def log_count(*, workspace_id: str) -> int:
+    """Every log of the workspace, from the rollups: a few thousand rows, not millions."""
+    return _int(
+        LogRollup.objects.filter(workspace_id=workspace_id).aggregate(n=SafeSum("request_count"))["n"]
+    )
+
+
 def _active_prompts(workspace_id: str) -> int:
     """Prompts with at least one active version (not windowed, as upstream)."""
     from registry.models import Prompt

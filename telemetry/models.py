@@ -104,6 +104,8 @@ class Trace(models.Model):
     end_time = models.DateTimeField(null=True, blank=True)
     # Rolled up from the spans at every span write, so lists and the trace page never aggregate.
     span_count = models.PositiveIntegerField(default=0)
+    # Bumped by every span write: the trace page's rendered body is cached under (id, version).
+    version = models.PositiveBigIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     tokens_in = models.PositiveBigIntegerField(default=0)
     tokens_out = models.PositiveBigIntegerField(default=0)

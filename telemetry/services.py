@@ -468,6 +468,7 @@ def _link_trace(trace: Trace, spans: Sequence[SpanInput]) -> None:
 
 _STATUS_RANK = {SpanStatus.UNSET: 0, SpanStatus.OK: 1, SpanStatus.RUNNING: 2, SpanStatus.ERROR: 3}
 _TOTAL_FIELDS = [
+    "version",
     "name",
     "prompt_name",
     "version_tag",
@@ -487,6 +488,8 @@ _TOTAL_FIELDS = [
 def _add_totals(traces: dict[str, Trace], rows: list[SimpleNamespace]) -> None:
     """Add a batch's spans to their traces' totals (the rows are locked) and save every trace with
     one UPDATE: an aggregate query per trace made OTLP batches spanning many traces slow."""
+    for trace in traces.values():
+        trace.version += 1
     for row in rows:
         trace = row.trace
         trace.span_count += 1
@@ -530,6 +533,7 @@ def _refresh_totals(trace: Trace) -> None:
         trace.status = SpanStatus.RUNNING
     elif totals["ok"]:
         trace.status = SpanStatus.OK
+    trace.version += 1
     trace.save(update_fields=_TOTAL_FIELDS)
 
 

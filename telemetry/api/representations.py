@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from telemetry.models import LogRecord, Run, Span, Trace
+from telemetry.models import LogRecord, Run, Trace
 from telemetry.validation import as_millis
 
 
@@ -74,7 +74,7 @@ def trace_summary_json(trace: Trace) -> dict[str, Any]:
     }
 
 
-def trace_json(trace: Trace, spans: Iterable[Span]) -> dict[str, Any]:
+def trace_json(trace: Trace, spans: Iterable[Any]) -> dict[str, Any]:
     """Upstream's trace with its spans, plus the rolled-up totals (flat and under ``totals``)."""
     body = trace_summary_json(trace)
     body["totals"] = _totals(trace)
@@ -82,7 +82,31 @@ def trace_json(trace: Trace, spans: Iterable[Span]) -> dict[str, Any]:
     return body
 
 
-def span_json(span: Span, trace_id: str | None = None) -> dict[str, Any]:
+# What span_json reads: a trace page loads only these, as plain rows.
+SPAN_FIELDS = (
+    "span_id",
+    "parent_id",
+    "name",
+    "kind",
+    "status",
+    "status_message",
+    "start_time",
+    "end_time",
+    "metadata",
+    "events",
+    "model",
+    "provider",
+    "tokens_in",
+    "tokens_out",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "created_at",
+)
+
+
+def span_json(span: Any, trace_id: str | None = None) -> dict[str, Any]:
+    """A span (model instance, or a row of SPAN_FIELDS with ``trace_id`` given) on the wire."""
     duration = None
     if span.start_time is not None and span.end_time is not None:
         duration = (span.end_time - span.start_time).total_seconds() * 1000
