@@ -284,7 +284,8 @@ class _Counted:
 
 
 def _encode_cursor(row: Any) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.pk}".encode()
+    created, pk = (row["created_at"], row["id"]) if isinstance(row, dict) else (row.created_at, row.pk)
+    raw = f"{created.isoformat()}|{pk}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from telemetry.models import LogRecord, Run, Trace
+from telemetry.models import Run, Trace
 from telemetry.validation import as_millis
 
 
@@ -15,7 +15,36 @@ def _seconds(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
-def log_json(log: LogRecord) -> dict[str, Any]:
+# What log_json reads besides the primary key: a list page loads only these, as plain rows.
+LOG_FIELDS = (
+    "prompt_name",
+    "version_tag",
+    "metadata",
+    "provider",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "cached_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "cost_usd",
+    "cost_source",
+    "ollama_options",
+    "ollama_keep_alive",
+    "ollama_format",
+    "workspace_id",
+    "created_at",
+    "status",
+    "error_code",
+    "trace_id",
+    "span_id",
+    "run_id",
+    "session_id",
+    "user_id",
+)
+
+
+def log_json(log: Any) -> dict[str, Any]:
     return {
         "id": log.pk,
         "prompt_name": log.prompt_name,
