@@ -155,6 +155,7 @@ class Span(models.Model):
     cached_tokens = models.PositiveBigIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveBigIntegerField(null=True, blank=True)
     cost_usd = models.FloatField(null=True, blank=True)
+    cost_source = models.CharField(max_length=8, choices=CostSource.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

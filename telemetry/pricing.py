@@ -385,7 +385,8 @@ def recompute_costs(
     batch_size: int = 5000,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Re-price the computed costs of logs created at or after ``since``; returns how many changed.
+    """Re-price the computed costs of logs and spans created at or after ``since`` (with their
+    rollups and trace totals); returns how many rows changed.
 
     Touches logs whose cost was computed from a price (``cost_source="computed"``) and logs with
     tokens but no cost at all (no price was known when they arrived): each gets the cost its
@@ -476,7 +477,49 @@ def recompute_costs(
                 break
         if workspace_changed:
             _rebuild_rollups(ws, since)
+        changed += _recompute_span_costs(ws, since, repriceable, batch_size)
     return changed
+
+
+def _recompute_span_costs(workspace_id: str, since: datetime, repriceable: Q, batch_size: int) -> int:
+    """Re-price the spans (created at or after ``since``) whose cost came from the book, and the
+    totals of their traces. Batches by primary key: spans have no (workspace, time) index, and a
+    maintenance command may scan where a request may not."""
+    from telemetry.models import CostSource, Span, Trace
+    from telemetry.services import refresh_trace_totals
+
+    changed, after = 0, 0
+    while True:
+        batch = list(
+            Span.objects.filter(workspace_id=workspace_id, created_at__gte=since, id__gt=after)
+            .filter(repriceable)
+            .order_by("id")[:batch_size]
+        )
+        if not batch:
+            return changed
+        after = batch[-1].pk
+        updates = []
+        for span in batch:
+            cost = compute_cost(
+                workspace_id=workspace_id,
+                model=span.model,
+                provider=span.provider,
+                tokens_in=span.tokens_in,
+                tokens_out=span.tokens_out,
+                cached_tokens=span.cached_tokens,
+                reasoning_tokens=span.reasoning_tokens,
+                at=span.start_time or span.created_at,
+            )
+            source = CostSource.COMPUTED if cost is not None else CostSource.UNKNOWN
+            if cost != span.cost_usd or source != span.cost_source:
+                span.cost_usd, span.cost_source = cost, source
+                updates.append(span)
+        if updates:
+            with transaction.atomic():
+                Span.objects.bulk_update(updates, ["cost_usd", "cost_source"])
+                for trace in Trace.objects.select_for_update().filter(pk__in={s.trace_id for s in updates}):
+                    refresh_trace_totals(trace)
+        changed += len(updates)
 
 
 def _rebuild_rollups(workspace_id: str, since: datetime) -> None:

@@ -409,10 +409,13 @@ def _span_row(workspace_id: str, trace: Trace, span: SpanInput, now: datetime) -
         cached_tokens=span.cached_tokens,
         reasoning_tokens=span.reasoning_tokens,
         cost_usd=span.cost_usd,
+        cost_source=CostSource.SUPPLIED if span.cost_usd is not None else CostSource.UNKNOWN,
         created_at=now,
     )
     if row.cost_usd is None:
         row.cost_usd = _cost(workspace_id, row, span.start_time or now)
+        if row.cost_usd is not None:
+            row.cost_source = CostSource.COMPUTED
     return row
 
 
@@ -422,10 +425,6 @@ def _log_for_span(
     latency = None
     if span.start_time is not None and span.end_time is not None:
         latency = max(0, round((span.end_time - span.start_time).total_seconds() * 1000))
-    if span.cost_usd is not None:
-        source = CostSource.SUPPLIED
-    else:
-        source = CostSource.COMPUTED if row.cost_usd is not None else CostSource.UNKNOWN
     return SimpleNamespace(
         workspace_id=workspace_id,
         prompt_name=(span.prompt_name or trace.prompt_name)[:128],
@@ -438,7 +437,7 @@ def _log_for_span(
         reasoning_tokens=row.reasoning_tokens,
         latency_ms=latency,
         cost_usd=row.cost_usd,
-        cost_source=source,
+        cost_source=row.cost_source,
         metadata={"source": "otlp", "span_name": row.name},
         status=LogStatus.ERROR if row.status == SpanStatus.ERROR else LogStatus.OK,
         error_code=row.status_message[:64] if row.status == SpanStatus.ERROR else "",
@@ -506,7 +505,7 @@ def _add_totals(traces: dict[str, Trace], rows: list[SimpleNamespace]) -> None:
     bulk.update(Trace, list(traces.values()), _TOTAL_FIELDS)
 
 
-def _refresh_totals(trace: Trace) -> None:
+def refresh_trace_totals(trace: Trace) -> None:
     """Recompute the rolled-up totals from the trace's spans (the trace row is locked)."""
     totals = Span.objects.filter(trace=trace).aggregate(
         spans=Count("id"),
@@ -562,21 +561,19 @@ def span_end(*, span: Span, body: Any, actor: Actor) -> Span:
         raise validation_failed(errors)
     with transaction.atomic():
         trace = Trace.objects.select_for_update().get(pk=span.trace_id)
-        # A cost the client supplied is kept; one from the price book (or none) is recomputed from
-        # the new values. Spans do not store the cost's source: a cost is taken as the book's when
-        # it equals what the book gives for the span as it was (priced as in ``_span_row``).
-        priced_by_book = span.cost_usd is None or span.cost_usd == _cost(
-            span.workspace_id, span, span.start_time or span.created_at
-        )
         span.end_time, span.status = end_time, status
         for name, value in updates.items():
             if value is not None:
                 setattr(span, name, value)
         span.metadata = {**span.metadata, **extra}
-        if updates["cost_usd"] is None and span.model and priced_by_book:
+        if updates["cost_usd"] is not None:
+            span.cost_source = CostSource.SUPPLIED
+        elif span.cost_source != CostSource.SUPPLIED and span.model:
+            # A supplied cost is kept; one from the price book follows the new token counts.
             span.cost_usd = _cost(span.workspace_id, span, span.start_time or end_time)
+            span.cost_source = CostSource.COMPUTED if span.cost_usd is not None else CostSource.UNKNOWN
         span.save()
-        _refresh_totals(trace)
+        refresh_trace_totals(trace)
         audit_record(
             actor=actor, workspace_id=span.workspace_id, action="trace:span:update", target_id=span.span_id
         )

@@ -494,3 +494,33 @@ def test_parse_since():
     assert parse_since("30d", now=now) == now - timedelta(days=30)
     assert parse_since("12h", now=now) == now - timedelta(hours=12)
     assert parse_since("2w", now=now) == now - timedelta(weeks=2)
+
+
+def test_recompute_reprices_computed_span_costs_and_trace_totals_but_not_supplied_ones(api, make_key):
+    from telemetry.models import ModelPrice, Span, Trace
+    from telemetry.pricing import prices_changed, recompute_costs
+
+    _, key = make_key("read,write")
+    trace_id = api.post("/v1/traces", key=key, json={}).json()["trace_id"]
+    spans = [
+        {"span_id": "book", "name": "llm", "model": "acme-model-x", "tokens_in": 1_000_000, "tokens_out": 0},
+        {"span_id": "own", "name": "llm", "model": "acme-model-x", "tokens_in": 1_000_000, "cost_usd": 7.0},
+    ]
+    assert api.post(f"/v1/traces/{trace_id}/spans", key=key, json=spans).status_code == 201
+    assert Span.objects.get(span_id="book").cost_source == ""  # no price known yet
+    ModelPrice.objects.create(
+        workspace_id="default",
+        model_pattern="acme-model-x",
+        input_per_mtok=2.0,
+        output_per_mtok=4.0,
+        effective_from="2000-01-01",
+    )
+    prices_changed()
+
+    changed = recompute_costs(since=Span.objects.get(span_id="book").created_at)
+
+    assert changed == 1
+    book, own = Span.objects.get(span_id="book"), Span.objects.get(span_id="own")
+    assert (book.cost_usd, book.cost_source) == (2.0, "computed")
+    assert (own.cost_usd, own.cost_source) == (7.0, "supplied")
+    assert Trace.objects.get(trace_id=trace_id).cost_usd == 9.0

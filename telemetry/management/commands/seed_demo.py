@@ -565,7 +565,7 @@ class Generator:
         )
 
     def _totals(self, plan: TracePlan) -> None:
-        """The totals ``spans_ingest`` keeps on the trace (``_refresh_totals``)."""
+        """The totals ``spans_ingest`` keeps on the trace (``refresh_trace_totals``)."""
         trace, spans = plan.trace, plan.spans
         trace.span_count = len(spans)
         trace.error_count = sum(s.status == SpanStatus.ERROR for s in spans)
