@@ -159,9 +159,41 @@ def floor_hour(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_logs(records: Sequence[LogRecord]) -> None:
+def rollup_logs(records: Sequence[Any]) -> None:
     """Add freshly inserted logs to their hourly rollups. Call it inside the ingest transaction,
     right after the logs' INSERT, so logs and rollups commit (or roll back) together."""
+    groups = _group(records)
+    if groups:
+        _upsert(sorted(groups.items()))
+
+
+def unroll_logs(records: Sequence[Any]) -> None:
+    """Take logs out of the rollups they were counted in (before they move to another prompt
+    version), in the transaction that changes them. A plain UPDATE: the upsert cannot carry
+    negative sums (the VALUES row fails the columns' non-negative CHECK before ON CONFLICT)."""
+    vendor = connection.vendor
+    qn = connection.ops.quote_name
+    floor0 = "GREATEST({}, 0)" if vendor == "postgresql" else "max({}, 0)"
+    histogram = qn("latency_histogram")
+    json_param = "CAST(%s AS jsonb)" if vendor == "postgresql" else "%s"
+    merge = _MERGE_SQL[vendor].format(table=qn(LogRollup._meta.db_table), col=histogram)
+    merge = merge.replace(f"excluded.{histogram}", json_param)
+    sets = [f"{qn(c)} = {floor0.format(f'{qn(c)} - %s')}" for c in (*_COUNTERS, "cost_usd")]
+    sql = (
+        f"UPDATE {qn(LogRollup._meta.db_table)} SET {', '.join(sets)}, {histogram} = {merge} "
+        f"WHERE {qn('workspace_id')} = %s AND {qn('hour')} = %s AND {qn('prompt_name')} = %s "
+        f"AND {qn('version_tag')} = %s"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for (workspace_id, hour, prompt_name, version_tag), s in sorted(_group(records).items()):
+            counters = [getattr(s, c) for c in _COUNTERS]
+            negative = json.dumps({str(k): -v for k, v in sorted(s.histogram.items())})
+            params = [*counters, s.cost_usd, negative, workspace_id, adapt(hour), prompt_name, version_tag]
+            cursor.execute(sql, params)
+
+
+def _group(records: Sequence[Any]) -> dict[RollupKey, _Sums]:
     groups: dict[RollupKey, _Sums] = {}
     for record in records:
         key = (
@@ -182,8 +214,7 @@ def rollup_logs(records: Sequence[LogRecord]) -> None:
             sums.latency_count += 1
             sums.latency_sum_ms += record.latency_ms
             sums.histogram[latency_bucket(record.latency_ms)] += 1
-    if groups:
-        _upsert(sorted(groups.items()))
+    return groups
 
 
 _COLUMNS = (
@@ -207,12 +238,13 @@ _MERGE_SQL = {
     "sqlite": (
         "(SELECT COALESCE(json_group_object(b, n), '{{}}') FROM (SELECT b, SUM(v) AS n FROM ("
         "SELECT key AS b, value AS v FROM json_each({table}.{col}) "
-        "UNION ALL SELECT key, value FROM json_each(excluded.{col})) GROUP BY b))"
+        "UNION ALL SELECT key, value FROM json_each(excluded.{col})) GROUP BY b HAVING SUM(v) != 0))"
     ),
     "postgresql": (
         "(SELECT COALESCE(jsonb_object_agg(b, n), '{{}}'::jsonb) FROM (SELECT b, SUM(v) AS n FROM ("
         "SELECT key AS b, value::bigint AS v FROM jsonb_each_text({table}.{col}) "
-        "UNION ALL SELECT key, value::bigint FROM jsonb_each_text(excluded.{col})) AS u GROUP BY b) AS s)"
+        "UNION ALL SELECT key, value::bigint FROM jsonb_each_text(excluded.{col})) AS u GROUP BY b "
+        "HAVING SUM(v) <> 0) AS s)"
     ),
 }
 

@@ -302,7 +302,10 @@ def spans_ingest(
     with transaction.atomic():
         traces = _traces_for(workspace_id, sorted(by_trace), source, now)
         for trace_id, trace_spans in by_trace.items():
+            before = _links_of(traces[trace_id])
             _link_trace(traces[trace_id], trace_spans)
+            if _links_of(traces[trace_id]) != before:
+                _relink_logs(traces[trace_id])
         # Traces born in this transaction (stamped with this request's ``now``) have no spans yet.
         older = [t for t in traces.values() if t.created_at != now]
         existing = _existing_span_ids(workspace_id, older, spans) if older else set()
@@ -463,6 +466,39 @@ def _link_trace(trace: Trace, spans: Sequence[SpanInput]) -> None:
         for attr in ("prompt_name", "version_tag", "session_id", "user_id"):
             if getattr(span, attr) and not getattr(trace, attr):
                 setattr(trace, attr, getattr(span, attr))
+
+
+_LINKS = ("prompt_name", "version_tag", "session_id", "user_id")
+
+
+def _links_of(trace: Trace) -> tuple[str, ...]:
+    return tuple(getattr(trace, name) for name in _LINKS)
+
+
+def _relink_logs(trace: Trace) -> None:
+    """Give the trace's new prompt/session/user links to its logs stored without them: exporters
+    send the root span, which often carries the links, after its LLM children. A log that gains a
+    prompt version moves between hourly rollups too (taken out of the old one, added to the new)."""
+    logs = list(
+        LogRecord.objects.filter(workspace_id=trace.workspace_id, trace_id=trace.trace_id).filter(
+            Q(prompt_name="") | Q(version_tag="") | Q(session_id="") | Q(user_id="")
+        )
+    )
+    moved = [
+        log
+        for log in logs
+        if (not log.prompt_name and trace.prompt_name) or (not log.version_tag and trace.version_tag)
+    ]
+    if moved:
+        _rollups().unroll_logs(moved)
+    for log in logs:
+        for name in _LINKS:
+            if not getattr(log, name) and getattr(trace, name):
+                setattr(log, name, getattr(trace, name))
+    if logs:
+        LogRecord.objects.bulk_update(logs, list(_LINKS))
+    if moved:
+        _rollups().rollup_logs(moved)
 
 
 _STATUS_RANK = {SpanStatus.UNSET: 0, SpanStatus.OK: 1, SpanStatus.RUNNING: 2, SpanStatus.ERROR: 3}
