@@ -24,7 +24,6 @@ import base64
 import binascii
 import io
 import tempfile
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +39,7 @@ from dulwich.server import Backend, BackendRepo, UploadPackHandler
 from config.errors import error_response
 from registry.storage import get_store
 from tenancy.authcache import key_cache
-from tenancy.authentication import ApiKeyAuthentication
-from tenancy.keys import hash_key, hashes_match
+from tenancy.authentication import KeyRejected, record_key_use, verify_api_key
 from tenancy.models import Scope, Workspace
 from tenancy.ratelimit import rate_limit_hit
 
@@ -139,15 +137,10 @@ def _authorize(request: HttpRequest, workspace: str) -> None:
         raise _Refusal(
             401, "UNAUTHORIZED", "Authentication required: use an API key as the password", unauthorized
         )
-    key_hash = hash_key(password)
-    snapshot = key_cache.get(key_hash)
-    # The lookup is by hash; comparing the hashes again in constant time keeps the check free of
-    # timing differences whatever index or cache served the lookup.
-    if snapshot is None or not hashes_match(snapshot.key_hash, key_hash):
-        raise _Refusal(401, "UNAUTHORIZED", "Invalid API key", unauthorized)
-    now = time.time()
-    if snapshot.expires_at is not None and snapshot.expires_at < now:
-        raise _Refusal(401, "UNAUTHORIZED", "API key expired", unauthorized)
+    try:
+        snapshot, key_hash, now = verify_api_key(password)
+    except KeyRejected as exc:
+        raise _Refusal(401, "UNAUTHORIZED", str(exc), unauthorized) from None
     # Another workspace's repository is "not found", like an unknown one: a key must not be able to
     # probe which workspaces exist.
     if snapshot.workspace_id is None:
@@ -157,20 +150,10 @@ def _authorize(request: HttpRequest, workspace: str) -> None:
         raise _not_found(workspace)
     if Scope.READ not in snapshot.scopes:
         raise _Refusal(403, "FORBIDDEN", "Missing required scope: read")
-    ApiKeyAuthentication._touch(snapshot, now)
+    record_key_use(snapshot, now)
     result = rate_limit_hit(workspace_id=workspace, key_hash=key_hash)
     if result is not None and not result.allowed:
-        raise _Refusal(
-            429,
-            "RATE_LIMIT_EXCEEDED",
-            "Rate limit exceeded",
-            {
-                "RateLimit-Limit": str(result.limit),
-                "RateLimit-Remaining": str(result.remaining),
-                "RateLimit-Reset": str(result.reset_at),
-                "Retry-After": str(result.retry_after),
-            },
-        )
+        raise _Refusal(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded", result.headers)
 
 
 def _basic_password(header: str) -> str | None:

@@ -48,6 +48,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from telemetry import rollups
+
 logger = logging.getLogger(__name__)
 
 PRICE_BOOK = ("telemetry", "data/prices.json")
@@ -367,17 +369,6 @@ def compute_cost(
     )
 
 
-def rollup_rebuilder() -> Callable[..., Any] | None:
-    """``telemetry.rollups.rebuild_rollups`` when that module provides it, else None."""
-    try:
-        from telemetry import rollups
-    except ModuleNotFoundError as error:
-        if error.name != "telemetry.rollups":
-            raise
-        return None
-    return getattr(rollups, "rebuild_rollups", None)
-
-
 def recompute_costs(
     *,
     since: datetime,
@@ -523,14 +514,6 @@ def _recompute_span_costs(workspace_id: str, since: datetime, repriceable: Q, ba
 
 
 def _rebuild_rollups(workspace_id: str, since: datetime) -> None:
-    rebuild = rollup_rebuilder()
-    if rebuild is None:
-        logger.warning(
-            "telemetry.rollups.rebuild_rollups is not available: the hourly rollups of %s still "
-            "hold the old costs",
-            workspace_id,
-        )
-        return
     # Rollups are hourly: rebuild whole hours, so the hour holding ``since`` is not half-counted.
     hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    rebuild(workspace_id=workspace_id, since=hour)
+    rollups.rebuild_rollups(workspace_id=workspace_id, since=hour)

@@ -8,7 +8,6 @@ budget is ever consulted: telemetry is never refused for money (upstream's month
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from django.utils import timezone
 
 from config.api import not_found, validation_failed
 from config.errors import Conflict
-from telemetry import bulk
+from telemetry import bulk, pricing, rollups
 from telemetry import validation as v
 from telemetry.models import (
     CostSource,
@@ -44,18 +43,10 @@ BIGINT_MAX = 2**63 - 1
 RUN_STATUSES = tuple(RunStatus.values)
 
 
-def _pricing() -> Any:
-    return importlib.import_module("telemetry.pricing")
-
-
-def _rollups() -> Any:
-    return importlib.import_module("telemetry.rollups")
-
-
 def _cost(workspace_id: str, record: LogRecord | Span | SimpleNamespace, at: datetime) -> float | None:
     if not record.model or (record.tokens_in is None and record.tokens_out is None):
         return None
-    return _pricing().compute_cost(
+    return pricing.compute_cost(
         workspace_id=workspace_id,
         model=record.model,
         provider=record.provider,
@@ -154,7 +145,7 @@ def logs_ingest(*, workspace_id: str, body: Any, actor: Actor) -> tuple[list[Log
     with transaction.atomic():
         for record, pk in zip(records, insert.execute_returning_ids(), strict=True):
             record.pk = pk
-        _rollups().rollup_logs(records)
+        rollups.rollup_logs(records)
     return records, batch
 
 
@@ -325,7 +316,7 @@ def spans_ingest(
         kept_logs = [log for log, kept in zip(logs, keep, strict=True) if log is not None and kept]
         log_insert.execute([kept for log, kept in zip(logs, keep, strict=True) if log is not None])
         if kept_logs:
-            _rollups().rollup_logs(kept_logs)
+            rollups.rollup_logs(kept_logs)
         kept_rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
         _add_totals(traces, kept_rows)
     result.accepted = len(kept_rows)
@@ -490,7 +481,7 @@ def _relink_logs(trace: Trace) -> None:
         if (not log.prompt_name and trace.prompt_name) or (not log.version_tag and trace.version_tag)
     ]
     if moved:
-        _rollups().unroll_logs(moved)
+        rollups.unroll_logs(moved)
     for log in logs:
         for name in _LINKS:
             if not getattr(log, name) and getattr(trace, name):
@@ -498,7 +489,7 @@ def _relink_logs(trace: Trace) -> None:
     if logs:
         LogRecord.objects.bulk_update(logs, list(_LINKS))
     if moved:
-        _rollups().rollup_logs(moved)
+        rollups.rollup_logs(moved)
 
 
 _STATUS_RANK = {SpanStatus.UNSET: 0, SpanStatus.OK: 1, SpanStatus.RUNNING: 2, SpanStatus.ERROR: 3}

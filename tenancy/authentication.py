@@ -25,26 +25,57 @@ from tenancy.services import api_key_touch, workspace_ensure
 ALL_SCOPES = frozenset(Scope.values)
 
 
+class KeyRejected(Exception):
+    """The presented key is unknown, revoked or expired (the message says which, for a 401)."""
+
+
+def verify_api_key(raw: str) -> tuple[KeySnapshot, str, float]:
+    """The snapshot and hash of a valid key, and the time of the check; raises ``KeyRejected``.
+
+    The one key check of every entry point: the API, Git clones and the OTLP receiver."""
+    key_hash = hash_key(raw)
+    snapshot = key_cache.get(key_hash)
+    # The lookup is by hash; comparing the hashes again in constant time keeps the check free of
+    # timing differences whatever index or cache served the lookup.
+    if snapshot is None or not hashes_match(snapshot.key_hash, key_hash):
+        raise KeyRejected("Invalid API key")
+    now = time.time()
+    if snapshot.expires_at is not None and snapshot.expires_at < now:
+        raise KeyRejected("API key expired")
+    return snapshot, key_hash, now
+
+
+def ensure_workspace_known(workspace_id: str) -> None:
+    # A master key may name a workspace that does not exist yet: it is created on first use.
+    if workspace_id not in key_cache.known_workspaces:
+        workspace_ensure(workspace_id=workspace_id)
+        key_cache.known_workspaces.add(workspace_id)
+
+
+def record_key_use(snapshot: KeySnapshot, now: float) -> None:
+    """Stamp ``last_used_at``, at most once per debounce interval per key and process."""
+    debounce_s = settings.API_KEY_LAST_USED_DEBOUNCE_MS / 1000
+    if snapshot.last_used_at is not None and now - snapshot.last_used_at < debounce_s:
+        return
+    api_key_touch(key_id=snapshot.id, now=timezone.now(), debounce_s=debounce_s)
+    snapshot.last_used_at = now
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[None, Principal] | None:
         raw = request.META.get("HTTP_X_API_KEY")
         if raw is None:
             return None
-        key_hash = hash_key(raw)
-        snapshot = key_cache.get(key_hash)
-        # The lookup is by hash; comparing the hashes again in constant time keeps the check free of
-        # timing differences whatever index or cache served the lookup.
-        if snapshot is None or not hashes_match(snapshot.key_hash, key_hash):
-            raise AuthenticationFailed("Invalid API key")
-        now = time.time()
-        if snapshot.expires_at is not None and snapshot.expires_at < now:
-            raise AuthenticationFailed("API key expired")
+        try:
+            snapshot, key_hash, now = verify_api_key(raw)
+        except KeyRejected as exc:
+            raise AuthenticationFailed(str(exc)) from None
         workspace_id: str = request._request.workspace_id
         if snapshot.workspace_id is None:
-            self._ensure_workspace(workspace_id)
+            ensure_workspace_known(workspace_id)
         elif snapshot.workspace_id != workspace_id:
             raise AuthenticationFailed("API key does not belong to this workspace")
-        self._touch(snapshot, now)
+        record_key_use(snapshot, now)
         request._request.api_key_hash = key_hash
         principal = Principal(
             name=snapshot.name,
@@ -58,21 +89,6 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'ApiKey realm="promptmetrics", header="X-API-Key"'
-
-    @staticmethod
-    def _ensure_workspace(workspace_id: str) -> None:
-        # A master key may name a workspace that does not exist yet: it is created on first use.
-        if workspace_id not in key_cache.known_workspaces:
-            workspace_ensure(workspace_id=workspace_id)
-            key_cache.known_workspaces.add(workspace_id)
-
-    @staticmethod
-    def _touch(snapshot: KeySnapshot, now: float) -> None:
-        debounce_s = settings.API_KEY_LAST_USED_DEBOUNCE_MS / 1000
-        if snapshot.last_used_at is not None and now - snapshot.last_used_at < debounce_s:
-            return
-        api_key_touch(key_id=snapshot.id, now=timezone.now(), debounce_s=debounce_s)
-        snapshot.last_used_at = now
 
 
 class WorkspaceSessionAuthentication(SessionAuthentication):

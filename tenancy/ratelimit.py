@@ -45,6 +45,18 @@ class RateLimitResult:
     def retry_after(self) -> int:
         return max(1, math.ceil((self.reset_ms - self.now_ms) / 1000))
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``RateLimit-*`` headers of the answer, plus ``Retry-After`` when refused."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_at),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
 
 class FileSlidingLog:
     """Sliding log in a shared memory map: slots of (digest, head, count, ring[N] of ms timestamps)."""

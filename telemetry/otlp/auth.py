@@ -13,16 +13,14 @@ workspace key alone needs no second header.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from tenancy.authcache import KeySnapshot, key_cache
-from tenancy.authentication import ApiKeyAuthentication
+from tenancy.authcache import KeySnapshot
+from tenancy.authentication import KeyRejected, ensure_workspace_known, record_key_use, verify_api_key
 from tenancy.context import Actor, client_ip
-from tenancy.keys import hash_key, hashes_match
 from tenancy.ratelimit import rate_limit_hit
 
 DEFAULT_WORKSPACE = "default"
@@ -64,20 +62,15 @@ def authorize(request: HttpRequest, *, scopes: Iterable[str]) -> KeyAccess:
     raw = presented_key(request)
     if raw is None:
         raise Refused(401, "UNAUTHORIZED", "Missing API key: send X-API-Key or Authorization: Bearer")
-    key_hash = hash_key(raw)
-    snapshot = key_cache.get(key_hash)
-    # The lookup is by hash; comparing the hashes again in constant time keeps the check free of
-    # timing differences whatever index or cache served the lookup.
-    if snapshot is None or not hashes_match(snapshot.key_hash, key_hash):
-        raise Refused(401, "UNAUTHORIZED", "Invalid API key")
-    now = time.time()
-    if snapshot.expires_at is not None and snapshot.expires_at < now:
-        raise Refused(401, "UNAUTHORIZED", "API key expired")
+    try:
+        snapshot, key_hash, now = verify_api_key(raw)
+    except KeyRejected as exc:
+        raise Refused(401, "UNAUTHORIZED", str(exc)) from None
     workspace_id = _workspace(request, snapshot)
     required = tuple(scopes)
     if not snapshot.scopes.intersection(required):
         raise Refused(403, "FORBIDDEN", f"Missing required scope: {' or '.join(required)}")
-    ApiKeyAuthentication._touch(snapshot, now)
+    record_key_use(snapshot, now)
     return KeyAccess(snapshot, key_hash, workspace_id, _rate_limit(workspace_id, key_hash))
 
 
@@ -92,7 +85,7 @@ def _workspace(request: HttpRequest, snapshot: KeySnapshot) -> str:
     if snapshot.workspace_id is None:
         # A master key may name a workspace that does not exist yet: created on first use, as in
         # the API.
-        ApiKeyAuthentication._ensure_workspace(workspace_id)
+        ensure_workspace_known(workspace_id)
         return workspace_id
     if named and snapshot.workspace_id != workspace_id:
         raise Refused(401, "UNAUTHORIZED", "API key does not belong to this workspace")
@@ -103,16 +96,6 @@ def _rate_limit(workspace_id: str, key_hash: str) -> dict[str, str]:
     result = rate_limit_hit(workspace_id=workspace_id, key_hash=key_hash)
     if result is None:
         return {}
-    headers = {
-        "RateLimit-Limit": str(result.limit),
-        "RateLimit-Remaining": str(result.remaining),
-        "RateLimit-Reset": str(result.reset_at),
-    }
     if not result.allowed:
-        raise Refused(
-            429,
-            "RATE_LIMIT_EXCEEDED",
-            "Rate limit exceeded",
-            {**headers, "Retry-After": str(result.retry_after)},
-        )
-    return headers
+        raise Refused(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded", result.headers)
+    return result.headers

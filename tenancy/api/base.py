@@ -48,14 +48,9 @@ class PipelineMixin:
         result = rate_limit_hit(workspace_id=request._request.workspace_id, key_hash=key_hash)
         if result is None:
             return
-        headers = {
-            "RateLimit-Limit": str(result.limit),
-            "RateLimit-Remaining": str(result.remaining),
-            "RateLimit-Reset": str(result.reset_at),
-        }
-        request._request.rate_limit_headers = headers
+        request._request.rate_limit_headers = result.headers
         if not result.allowed:
-            raise RateLimited({**headers, "Retry-After": str(result.retry_after)})
+            raise RateLimited(result.headers)
 
     @property
     def default_response_headers(self) -> dict[str, str]:

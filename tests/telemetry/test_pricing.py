@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 from django.utils import timezone
 
-from telemetry import pricing
+from telemetry import pricing, rollups
 from telemetry.management.commands.recompute_costs import parse_since
 from telemetry.models import CostSource, LogRecord, LogRollup, ModelPrice
 from telemetry.pricing import compute_cost, find_price, prices_changed, recompute_costs
@@ -426,7 +426,7 @@ def test_a_computed_cost_whose_price_is_gone_becomes_unknown(acme):
 
 def test_recompute_rebuilds_the_rollups_of_changed_workspaces(stored_logs, acme, monkeypatch):
     calls = []
-    monkeypatch.setattr(pricing, "rollup_rebuilder", lambda: lambda **kw: calls.append(kw))
+    monkeypatch.setattr(rollups, "rebuild_rollups", lambda **kw: calls.append(kw))
     price(acme, "gpt-4o", 1.0, 1.0)
     since = datetime.now(UTC) - timedelta(days=30)
     recompute_costs(since=since)
@@ -434,8 +434,6 @@ def test_recompute_rebuilds_the_rollups_of_changed_workspaces(stored_logs, acme,
 
 
 def test_recompute_leaves_rollups_matching_the_logs(stored_logs, acme):
-    if pricing.rollup_rebuilder() is None:
-        pytest.fail("telemetry.rollups.rebuild_rollups is missing")
     price(acme, "gpt-4o*", 1.0, 2.0)
     recompute_costs(since=timezone.now() - timedelta(days=30), workspace_id="acme")
     recent_hour = (
@@ -456,7 +454,8 @@ def test_the_command_reprices_and_reports(stored_logs, acme):
     text = out.getvalue()
     assert "Re-pricing logs of workspace acme created since" in text
     assert "scanned 5 logs, re-priced 3" in text
-    assert text.strip().splitlines()[-1].startswith("Re-priced 3 log(s) of workspace acme created since")
+    last_line = text.strip().splitlines()[-1]
+    assert last_line.startswith("Re-priced 3 log(s) and span(s) of workspace acme created since")
     assert LogRecord.objects.get(pk=stored_logs["supplied"].pk).cost_usd == 123.0
 
 
@@ -467,7 +466,7 @@ def test_the_command_with_an_iso_date_and_all_workspaces(stored_logs, acme):
     call_command("recompute_costs", f"--since={since}", stdout=out, verbosity=0)
     assert (
         out.getvalue().strip()
-        == f"Re-priced 2 log(s) of all workspaces created since {since}T00:00:00+00:00."
+        == f"Re-priced 2 log(s) and span(s) of all workspaces created since {since}T00:00:00+00:00."
     )
 
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from telemetry.pricing import recompute_costs, rollup_rebuilder
+from telemetry.pricing import recompute_costs
 from tenancy.models import Workspace
 
 _RELATIVE = re.compile(r"(\d+)\s*([hdw])")
@@ -77,13 +77,8 @@ class Command(BaseCommand):
         changed = recompute_costs(
             since=start, workspace_id=workspace, batch_size=batch_size, progress=progress
         )
-        if changed and rollup_rebuilder() is None:
-            self.stderr.write(
-                self.style.WARNING(
-                    "telemetry.rollups.rebuild_rollups is not available: the hourly rollups (and the "
-                    "metrics read from them) still hold the old costs."
-                )
-            )
         self.stdout.write(
-            self.style.SUCCESS(f"Re-priced {changed:,} log(s) of {scope} created since {start.isoformat()}.")
+            self.style.SUCCESS(
+                f"Re-priced {changed:,} log(s) and span(s) of {scope} created since {start.isoformat()}."
+            )
         )
