@@ -9,6 +9,7 @@ psycopg pipelines. Only for plain model instances with no expressions as values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,8 +42,11 @@ def _sqlite_utc_datetime(value: datetime | None) -> str | None:
     return str(value.replace(tzinfo=None))
 
 
-def _preparer(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:
-    """How a Python value of ``field`` becomes a driver value; None when it goes as it is."""
+@functools.cache
+def _preparer(field: models.Field, vendor: str) -> Callable[[Any], Any] | None:
+    """How a Python value of ``field`` becomes a driver value; None when it goes as it is. Once
+    per field, process and database (the adapters are pure functions of the value)."""
+    connection = connections[DEFAULT_DB_ALIAS]
     if isinstance(field, models.JSONField):
         adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
         return lambda value: None if value is None else adapt_json(value, encoder)
@@ -59,7 +63,7 @@ def _rows(objs: Sequence[Any], fields: Sequence[Any], connection: Any, *extra: s
     """Each object's field values (then ``extra`` attributes) as driver values, read with one
     ``attrgetter`` call per object and converted only where the field needs it."""
     getter = attrgetter(*[f.attname for f in fields], *extra)
-    converters = [(i, convert) for i, f in enumerate(fields) if (convert := _preparer(f, connection))]
+    converters = [(i, convert) for i, f in enumerate(fields) if (convert := _preparer(f, connection.vendor))]
     rows = []
     for obj in objs:
         values = list(getter(obj))
@@ -87,13 +91,16 @@ class PreparedInsert:
         connection = connections[DEFAULT_DB_ALIAS]
         returning = f" RETURNING {connection.ops.quote_name(self.pk_column)}"
         ids: list[int] = []
+        if connection.vendor == "sqlite":
+            # SQLite runs each statement in C without a round trip: one per row is cheapest. The
+            # driver's own cursor, with the statement already in its "?" style: Django's wrapper
+            # re-parses the SQL on every call (a regex over it), and this runs inside SQLite's only
+            # write lock, once per ingest request. Errors still become Django's.
+            sql = self.sql.replace("%s", "?") + returning
+            with connection.wrap_database_errors:
+                raw = connection.connection
+                return [raw.execute(sql, row).fetchone()[0] for row in self.rows]
         with connection.cursor() as cursor:
-            if connection.vendor != "postgresql":
-                # SQLite runs each statement in C without a round trip: one per row is cheapest.
-                for row in self.rows:
-                    cursor.execute(self.sql + returning, row)
-                    ids.append(cursor.fetchone()[0])
-                return ids
             head, group = self.sql.split(" VALUES ")
             # Multi-row statements below PostgreSQL's 65,535 bound parameters.
             step = max(1, 60_000 // max(1, len(self.attnames)))
@@ -116,13 +123,20 @@ def prepare_insert(model: type[models.Model], objs: Sequence[Any]) -> PreparedIn
     attribute (ingest builds plain namespaces: a model instance costs more to build than to insert).
     Primary keys are left to the database."""
     connection = connections[DEFAULT_DB_ALIAS]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    sql, fields = _insert_sql(model, connection.vendor)
     return PreparedInsert(
         sql, [f.attname for f in fields], _rows(objs, fields, connection), model._meta.pk.column
     )
+
+
+@functools.cache
+def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[models.Field]]:
+    """The INSERT statement of ``model`` and its fields, built once per process and database."""
+    ops = connections[DEFAULT_DB_ALIAS].ops
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields
 
 
 def insert(model: type[models.Model], objs: Sequence[Any]) -> None:

@@ -26,6 +26,7 @@ that short tail; other rows are not blocked.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import math
 from collections import Counter
@@ -231,6 +232,7 @@ _COLUMNS = (
     "latency_sum_ms",
     "latency_histogram",
 )
+_JSON_SET_PAIRS = 60
 _COUNTERS = ("request_count", "error_count", "tokens_in", "tokens_out", "latency_count", "latency_sum_ms")
 
 # Sum the stored and the incoming histogram per bucket, in SQL, inside the upsert.
@@ -253,10 +255,37 @@ def _upsert(rows: Sequence[tuple[RollupKey, _Sums]]) -> None:
     vendor = connection.vendor
     if vendor not in _MERGE_SQL:
         raise NotImplementedError(f"rollups support SQLite and PostgreSQL, not {vendor}")
+    head, row_sql, tail, table, histogram = _upsert_sql(vendor)
+    if vendor == "sqlite":
+        # One statement per row, each adding its own buckets with json_set: a third of the cost
+        # of the generic merge (two json_each scans, a UNION and a GROUP BY). This runs inside the
+        # only write lock, once per ingest request, so it goes straight to the driver in its "?"
+        # style (Django's cursor wrapper re-parses every statement with a regex).
+        with connection.wrap_database_errors:
+            for key, s in rows:
+                sql = head + row_sql + tail + _sqlite_bucket_adds(table, histogram, s.histogram)
+                params = _upsert_params(key, s) + [n for _, n in sorted(s.histogram.items())]
+                connection.connection.execute(sql.replace("%s", "?"), params)
+        return
+    merge = _MERGE_SQL[vendor].format(table=table, col=histogram)
+    max_params = connection.features.max_query_params or 10_000
+    per_statement = max(1, min(500, max_params // len(_COLUMNS)))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [value for key, s in chunk for value in _upsert_params(key, s)]
+            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail + merge, params)
+
+
+@functools.cache
+def _upsert_sql(vendor: str) -> tuple[str, str, str, str, str]:
+    """The upsert's pieces, built once per process: ``INSERT ... VALUES``, one row's placeholders,
+    ``ON CONFLICT ... SET ..., <histogram> =`` (the histogram's merge follows), the table and the
+    histogram column, quoted."""
     qn = connection.ops.quote_name
     table = qn(LogRollup._meta.db_table)
     json_param = "CAST(%s AS jsonb)" if vendor == "postgresql" else "%s"
-    placeholder = "(" + ", ".join(["%s"] * (len(_COLUMNS) - 1) + [json_param]) + ")"
+    row_sql = "(" + ", ".join(["%s"] * (len(_COLUMNS) - 1) + [json_param]) + ")"
     # Counters saturate at the bigint maximum rather than fail the ingest (tokens of 2**62 are valid
     # input; PostgreSQL would refuse the overflow, SQLite turn the column into a float).
     updates = [
@@ -266,36 +295,42 @@ def _upsert(rows: Sequence[tuple[RollupKey, _Sums]]) -> None:
     ]
     updates.append(f"{qn('cost_usd')} = {table}.{qn('cost_usd')} + excluded.{qn('cost_usd')}")
     histogram = qn("latency_histogram")
-    updates.append(f"{histogram} = " + _MERGE_SQL[vendor].format(table=table, col=histogram))
+    head = f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) VALUES "
     conflict = ", ".join(qn(c) for c in ("workspace_id", "hour", "prompt_name", "version_tag"))
-    max_params = connection.features.max_query_params or 10_000
-    per_statement = max(1, min(500, max_params // len(_COLUMNS)))
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params: list[object] = []
-            for (workspace_id, hour, prompt_name, version_tag), s in chunk:
-                params += [
-                    workspace_id,
-                    adapt(hour),
-                    prompt_name,
-                    version_tag,
-                    _clamp(s.request_count),
-                    _clamp(s.error_count),
-                    _clamp(s.tokens_in),
-                    _clamp(s.tokens_out),
-                    s.cost_usd,
-                    _clamp(s.latency_count),
-                    _clamp(s.latency_sum_ms),
-                    json.dumps({str(k): v for k, v in sorted(s.histogram.items())}),
-                ]
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) "
-                f"VALUES {', '.join([placeholder] * len(chunk))} "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}",
-                params,
-            )
+    tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}, {histogram} = "
+    return head, row_sql, tail, table, histogram
+
+
+def _upsert_params(key: RollupKey, s: _Sums) -> list[object]:
+    workspace_id, hour, prompt_name, version_tag = key
+    return [
+        workspace_id,
+        connection.ops.adapt_datetimefield_value(hour),
+        prompt_name,
+        version_tag,
+        _clamp(s.request_count),
+        _clamp(s.error_count),
+        _clamp(s.tokens_in),
+        _clamp(s.tokens_out),
+        s.cost_usd,
+        _clamp(s.latency_count),
+        _clamp(s.latency_sum_ms),
+        json.dumps({str(k): v for k, v in sorted(s.histogram.items())}),
+    ]
+
+
+def _sqlite_bucket_adds(table: str, column: str, histogram: Counter[int]) -> str:
+    """``json_set`` adding each bucket's count (a parameter, in bucket order) to the stored one.
+    Bucket numbers are ints we computed, so they are written into the JSON paths directly. SQLite
+    caps a function at 127 arguments: past 60 buckets the calls nest (the paths are distinct, so
+    every ``json_extract`` may read the stored column)."""
+    merged = f"{table}.{column}"
+    buckets = sorted(histogram)
+    for start in range(0, len(buckets), _JSON_SET_PAIRS):
+        paths = [f"'$.\"{int(k)}\"'" for k in buckets[start : start + _JSON_SET_PAIRS]]
+        adds = ", ".join(f"{p}, COALESCE(json_extract({table}.{column}, {p}), 0) + %s" for p in paths)
+        merged = f"json_set({merged}, {adds})"
+    return merged
 
 
 # --- rebuild --------------------------------------------------------------------------------------

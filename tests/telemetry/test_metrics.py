@@ -382,6 +382,21 @@ def test_a_log_posted_through_the_api_is_in_todays_figures(api, make_key):
     assert today["p50_latency_ms"] == today["p95_latency_ms"] == pytest.approx(42, rel=PERCENTILE_TOLERANCE)
 
 
+def test_a_batch_spread_over_hundreds_of_buckets_is_counted_exactly(api, make_key):
+    # One request's logs share an hour; 1 ms .. ~1.2 h spans ~270 histogram buckets, more than one
+    # SQL function call can add at once. Two batches: the second merges into the stored row.
+    _, writer = make_key("read,write")
+    latencies = [int(1.05**i) + j for i in range(270) for j in range(2)][:500]
+    for _ in range(2):
+        batch = [{"prompt_name": "p", "version_tag": "1.0.0", "latency_ms": ms} for ms in latencies]
+        assert api.post("/v1/logs", key=writer, json=batch).status_code == 202
+    (rollup,) = LogRollup.objects.filter(workspace_id="default")
+    expected = Counter(latency_bucket(ms) for ms in latencies * 2)
+    assert len(expected) > 200
+    assert {int(k): v for k, v in rollup.latency_histogram.items()} == expected
+    assert (rollup.request_count, rollup.latency_sum_ms) == (1000, 2 * sum(latencies))
+
+
 def test_huge_counts_saturate_instead_of_failing(api, reader, db):
     """Counts of 2**62 are valid input; sums past the bigint range saturate per hourly row and the
     figures stay numbers (never a 500), through ingest, metrics and a rebuild."""
