@@ -342,11 +342,27 @@ def evaluation_trends(
 # --- activity -------------------------------------------------------------------------------------
 
 
+_LOG_COUNTS_MAX = 4096
+_log_counts: dict[str, tuple[Any, int]] = {}
+
+
 def log_count(*, workspace_id: str) -> int:
-    """Every log of the workspace, from the rollups: a few thousand rows, not millions."""
-    return _int(
+    """Every log of the workspace, from the rollups: tens of thousands of rows at 1M logs, not a
+    million. On SQLite the sum is kept per process under the database's change token (exact: any
+    write anywhere invalidates it), so an unchanged table is not summed again for every page."""
+    change_token = getattr(connection, "change_token", None)
+    token = change_token() if change_token is not None else None
+    cached = _log_counts.get(workspace_id)
+    if token is not None and cached is not None and cached[0] == token:
+        return cached[1]
+    count = _int(
         LogRollup.objects.filter(workspace_id=workspace_id).aggregate(n=SafeSum("request_count"))["n"]
     )
+    if token is not None:
+        if len(_log_counts) >= _LOG_COUNTS_MAX:
+            _log_counts.clear()
+        _log_counts[workspace_id] = (token, count)
+    return count
 
 
 def _active_prompts(workspace_id: str) -> int:

@@ -36,6 +36,7 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_fd: int | None = None
     _commits_since_checkpoint = 0
+    _rollbacks = 0
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
@@ -100,10 +101,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._checkpoint_if_due()
 
     def _rollback(self) -> Any:
+        self._rollbacks += 1
         try:
             return super()._rollback()
         finally:
             self._release_writer_lock()
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        self._rollbacks += 1
+        super()._savepoint_rollback(sid)
+
+    def change_token(self) -> tuple[int, ...]:
+        """A value that differs whenever the database may have changed since it was last taken:
+        another connection committed (``data_version``), this one changed rows (``total_changes``,
+        committed or not) or undid changes (a rollback). Aggregates cached under it are exact."""
+        self.ensure_connection()
+        raw = self.connection
+        (version,) = raw.execute("PRAGMA data_version").fetchone()
+        return (id(raw), version, raw.total_changes, self._rollbacks)
 
     def _close(self) -> Any:
         try:

@@ -6,8 +6,10 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 
 from telemetry.models import LogRecord
+from telemetry.rollups import rebuild_rollups
 from tenancy.models import AuditLog
 
 LOGS = "/v1/logs"
@@ -513,6 +515,29 @@ def test_list_is_newest_first_with_the_page_envelope(api, key):
     beyond = api.get(f"{LOGS}?limit=2&page=9", key=key).json()
     assert beyond["items"] == []
     assert beyond["total"] == 5
+
+
+def total(api, key: str) -> int:
+    return api.get(f"{LOGS}?limit=1", key=key).json()["total"]
+
+
+def test_the_total_follows_every_write_and_every_undo(api, key):
+    # The unfiltered total is kept per process under the database's change token: it must move
+    # with inserts, deletes and rolled-back writes, never serve a stale figure.
+    assert total(api, key) == 0
+    log(api, key)
+    assert total(api, key) == total(api, key) == 1
+    api.post(LOGS, key=key, json=[{"prompt_name": "a", "version_tag": "1"}] * 3)
+    assert total(api, key) == 4
+    with pytest.raises(RuntimeError), transaction.atomic():
+        api.post(LOGS, key=key, json=[{"prompt_name": "a", "version_tag": "1"}] * 2)
+        assert total(api, key) == 6  # its own uncommitted writes
+        raise RuntimeError("undo")
+    assert total(api, key) == 4
+    rebuild_rollups(workspace_id="default")
+    LogRecord.objects.filter(workspace_id="default").delete()
+    rebuild_rollups(workspace_id="default")
+    assert total(api, key) == 0
 
 
 def test_a_batch_lists_newest_first_by_id(api, key):
