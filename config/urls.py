@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from config.api import router
 from config.errors import not_found_view
 from config.health import health, health_deep
+from evaluations.api.views import DatasetViewSet, EvaluationViewSet
 from registry.api.views import (
     PromptLabelHistoryViewSet,
     PromptLabelViewSet,
@@ -28,6 +29,8 @@ router.register("v1/logs", LogViewSet, basename="log")
 router.register("v1/traces", TraceViewSet, basename="trace")
 router.register(r"v1/traces/(?P<trace_id>[^/]+)/spans", SpanViewSet, basename="span")
 router.register("v1/runs", RunViewSet, basename="run")
+router.register("v1/evaluations", EvaluationViewSet, basename="evaluation")
+router.register("v1/datasets", DatasetViewSet, basename="dataset")
 router.register("v1/prompts", PromptViewSet, basename="prompt")
 _PROMPT = r"v1/prompts/(?P<prompt_name>[^/]+)"
 router.register(f"{_PROMPT}/versions", PromptVersionViewSet, basename="prompt-version")

@@ -14,7 +14,9 @@ from telemetry.models import LogRecord, Run, Trace
 from tenancy.filters import TimestampFilter
 
 
-class _Search(django_filters.CharFilter):
+class Search(django_filters.CharFilter):
+    """``q``: a case-insensitive substring of any of ``fields``."""
+
     def __init__(self, *fields: str) -> None:
         super().__init__(max_length=256)
         self.fields = fields
@@ -52,7 +54,7 @@ class LogFilter(django_filters.FilterSet):
     user_id = django_filters.CharFilter(field_name="user_id")
     trace_id = django_filters.CharFilter(field_name="trace_id")
     run_id = django_filters.CharFilter(field_name="run_id")
-    q = _Search("prompt_name", "model")
+    q = Search("prompt_name", "model")
 
     class Meta:
         model = LogRecord
@@ -70,7 +72,7 @@ class TraceFilter(django_filters.FilterSet):
     session_id = django_filters.CharFilter(field_name="session_id")
     user = django_filters.CharFilter(field_name="user_id")
     user_id = django_filters.CharFilter(field_name="user_id")
-    q = _Search("name", "prompt_name")
+    q = Search("name", "prompt_name")
 
     class Meta:
         model = Trace
@@ -83,7 +85,7 @@ class RunFilter(django_filters.FilterSet):
     workflow_name = django_filters.CharFilter(field_name="workflow_name")
     status = django_filters.ChoiceFilter(field_name="status", choices=Run._meta.get_field("status").choices)
     trace_id = django_filters.CharFilter(field_name="trace__trace_id")
-    q = _Search("workflow_name", "run_id")
+    q = Search("workflow_name", "run_id")
 
     class Meta:
         model = Run

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from config.api import ApiError
+from evaluations import selectors as evaluations_selectors
 from telemetry.api.representations import run_json
 from telemetry.models import LogRollup, Run, RunStatus, Trace
 from telemetry.rollups import SafeSum, floor_hour, histogram_quantile, utc_date
@@ -283,60 +283,15 @@ def prompt_metrics(*, workspace_id: str, window: Window, limit: int) -> dict[str
 # --- evaluations ----------------------------------------------------------------------------------
 
 
-def _evaluation_models() -> tuple[Any, Any] | None:
-    """(Evaluation, EvaluationResult) once the evaluations app defines them, else None."""
-    try:
-        return apps.get_model("evaluations", "Evaluation"), apps.get_model("evaluations", "EvaluationResult")
-    except LookupError:
-        return None
-
-
-def _evaluation_results(workspace_id: str, window: Window) -> QuerySet[Any] | None:
-    models = _evaluation_models()
-    if models is None:
-        return None
-    return models[1].objects.filter(
-        workspace_id=workspace_id, created_at__gte=window.first_hour, created_at__lte=window.end
-    )
-
-
 def evaluation_trends(
     *, workspace_id: str, window: Window, evaluation_id: int | None = None
 ) -> dict[str, Any]:
     """Per evaluation with results in the window, per UTC day: average, minimum, maximum score and
-    the number of results. Empty until the evaluations app has its models."""
-    results = _evaluation_results(workspace_id, window)
-    if results is None:
-        return {"window": window.name, "evaluations": []}
-    if evaluation_id is not None:
-        results = results.filter(evaluation_id=evaluation_id)
-    rows = (
-        results.annotate(day=utc_date("created_at"))
-        .values("evaluation_id", "evaluation__name", "evaluation__prompt_name", "day")
-        .annotate(avg=Avg("score"), n=Count("id"), low=Min("score"), high=Max("score"))
-        .order_by("evaluation_id", "day")
+    the number of results, from the evaluations' hourly rollups."""
+    trends = evaluations_selectors.daily_trends(
+        workspace_id=workspace_id, since=window.first_hour, until=window.end, evaluation_id=evaluation_id
     )
-    evaluations: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        entry = evaluations.setdefault(
-            row["evaluation_id"],
-            {
-                "evaluation_id": row["evaluation_id"],
-                "name": row["evaluation__name"],
-                "prompt_name": row["evaluation__prompt_name"],
-                "trend": [],
-            },
-        )
-        entry["trend"].append(
-            {
-                "date": row["day"].isoformat(),
-                "avg_score": row["avg"],
-                "result_count": row["n"],
-                "min_score": row["low"],
-                "max_score": row["high"],
-            }
-        )
-    return {"window": window.name, "evaluations": list(evaluations.values())}
+    return {"window": window.name, "evaluations": trends}
 
 
 # --- activity -------------------------------------------------------------------------------------
@@ -382,12 +337,13 @@ def activity(*, workspace_id: str, window: Window, page: int, limit: int) -> dic
     traces = Trace.objects.filter(
         workspace_id=workspace_id, created_at__gte=window.first_hour, created_at__lte=window.end
     )
-    results = _evaluation_results(workspace_id, window)
     summary = {
         "total_runs": total_runs,
         "total_traces": traces.count(),
         "total_logs": _int(_rollups(workspace_id, window).aggregate(n=SafeSum("request_count"))["n"]),
-        "total_evaluations": results.count() if results is not None else 0,
+        "total_evaluations": evaluations_selectors.result_count(
+            workspace_id=workspace_id, since=window.first_hour, until=window.end
+        ),
         "active_prompts": _active_prompts(workspace_id),
         "failed_runs": run_counts["failed"],
     }

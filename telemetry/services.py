@@ -20,9 +20,10 @@ from django.db.models import Count, FloatField, Max, Min, Q, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from config import bulk
 from config.api import not_found, validation_failed
 from config.errors import Conflict
-from telemetry import bulk, pricing, rollups
+from telemetry import pricing, rollups
 from telemetry import validation as v
 from telemetry.models import (
     CostSource,

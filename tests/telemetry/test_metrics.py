@@ -535,7 +535,7 @@ def test_prompts_limit_defaults_to_50_and_caps_at_100(api, reader, db):
 # --- evaluations ------------------------------------------------------------------------------------
 
 
-def test_evaluations_are_an_empty_list_until_the_evaluations_app_has_models(api, reader, dataset):
+def test_evaluations_are_an_empty_list_without_results(api, reader, dataset):
     assert metrics_get(api, "evaluations", reader) == {"window": "30d", "evaluations": []}
     assert metrics_get(api, "evaluations", reader, "?window=90d&evaluation_id=3") == {
         "window": "90d",
@@ -708,7 +708,7 @@ def test_the_read_scope_is_required(api, make_key, endpoint, scopes):
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "queries"), [("time-series", 3), ("prompts", 2), ("evaluations", 0), ("activity", 5)]
+    ("endpoint", "queries"), [("time-series", 3), ("prompts", 2), ("evaluations", 1), ("activity", 6)]
 )
 def test_each_endpoint_runs_a_fixed_number_of_queries(
     api, reader, dataset, endpoint, queries, django_assert_num_queries

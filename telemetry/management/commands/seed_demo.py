@@ -3,7 +3,7 @@ traces with span trees, and workflow runs, spread over the last N days.
 
 The dashboard and the benchmarks use it, so it must produce millions of logs quickly: logs are
 generated hour by hour in time order (so primary keys grow with time, as with real ingest), built as
-``LogRecord`` objects and written directly (``telemetry.bulk.insert``: one ``executemany``) in
+``LogRecord`` objects and written directly (``config.bulk.insert``: one ``executemany``) in
 chunks of ``--chunk-size``, each chunk in one transaction together with its hourly rollups
 (``rollup_logs``, the same code ingest runs, so rollups are exact; a chunk covers a few
 consecutive hours and touches few rollup rows). Costs come from the price book
@@ -35,8 +35,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config import bulk
 from config.errors import Conflict
-from telemetry import bulk
 from telemetry.models import (
     CostSource,
     LogRecord,

@@ -1,0 +1,226 @@
+"""Reads of evaluations: suites by id or name, score trends and version comparisons.
+
+Trends and comparisons are computed from ``ResultRollup`` (hourly sums per suite and prompt
+version), so their cost depends on the window, not on the number of results.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db.models import Max, Min, QuerySet, Sum
+from django.utils import timezone
+
+from config.api import not_found, validation_failed
+from evaluations import stats
+from evaluations.models import Evaluation, ResultRollup
+from evaluations.rollups import floor_hour
+
+WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+BUCKETS = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
+COMPARE_MAX_VERSIONS = 10
+_SUMS = ("result_count", "score_count", "score_sum", "score_sq_sum", "passed_count", "judged_count")
+
+
+def evaluation_by_ref(queryset: QuerySet[Evaluation], ref: str) -> Evaluation:
+    """A suite by id or by name (the seed's SDK addresses suites by name). An all-digit reference
+    is tried as an id first, then as a name."""
+    evaluation = None
+    if ref.isdigit() and len(ref) <= 18:
+        evaluation = queryset.filter(pk=int(ref)).first()
+    if evaluation is None:
+        evaluation = queryset.filter(name=ref).first()
+    if evaluation is None:
+        raise not_found("Evaluation")
+    return evaluation
+
+
+def _window(raw: str | None, errors: list[str]) -> int:
+    name = raw or "30d"
+    if name not in WINDOWS:
+        errors.append('"window" must be one of [7d, 30d, 90d]')
+        return 30
+    return WINDOWS[name]
+
+
+def trend(
+    *, evaluation: Evaluation, window: str | None, bucket: str | None, version: str | None = None
+) -> dict[str, Any]:
+    """Per bucket (UTC day or hour) of the window: average, minimum, maximum score, the number of
+    results and the pass rate; every bucket present, empty ones with ``count`` 0 and nulls."""
+    errors: list[str] = []
+    days = _window(window, errors)
+    bucket_name = bucket or "day"
+    if bucket_name not in BUCKETS:
+        errors.append('"bucket" must be one of [day, hour]')
+    if errors:
+        raise validation_failed(errors)
+    step = BUCKETS[bucket_name]
+    end = timezone.now()
+    start = end - timedelta(days=days)
+    first = _bucket_start(start, bucket_name)
+    rows = ResultRollup.objects.filter(evaluation=evaluation, hour__gte=first, hour__lte=end)
+    if version is not None:
+        rows = rows.filter(version_tag=version)
+    sums: dict[datetime, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(_SUMS, 0))
+    for row in rows.values(*_SUMS, "hour", "score_min", "score_max"):
+        entry = sums[_bucket_start(row["hour"], bucket_name)]
+        for name in _SUMS:
+            entry[name] += row[name]
+        entry["min"] = _pick(min, entry.get("min"), row["score_min"])
+        entry["max"] = _pick(max, entry.get("max"), row["score_max"])
+    points = []
+    at = first
+    while at <= end:
+        points.append(_point(at, bucket_name, sums.get(at)))
+        at += step
+    return {
+        "evaluation_id": evaluation.pk,
+        "name": evaluation.name,
+        "window": f"{days}d",
+        "bucket": bucket_name,
+        "version": version,
+        "start": int(start.timestamp()),
+        "end": int(end.timestamp()),
+        "threshold": evaluation.threshold,
+        "points": points,
+    }
+
+
+def _bucket_start(value: datetime, bucket: str) -> datetime:
+    hour = floor_hour(value)
+    return hour.replace(hour=0) if bucket == "day" else hour
+
+
+def _pick(choose: Any, current: float | None, new: float | None) -> float | None:
+    values = [x for x in (current, new) if x is not None]
+    return choose(values) if values else None
+
+
+def _point(at: datetime, bucket: str, entry: dict[str, Any] | None) -> dict[str, Any]:
+    label = at.date().isoformat() if bucket == "day" else at.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+    if not entry or not entry["result_count"]:
+        return {"bucket": label, "count": 0, "avg": None, "min": None, "max": None, "pass_rate": None}
+    scored, judged = entry["score_count"], entry["judged_count"]
+    return {
+        "bucket": label,
+        "count": entry["result_count"],
+        "avg": entry["score_sum"] / scored if scored else None,
+        "min": entry.get("min"),
+        "max": entry.get("max"),
+        "pass_rate": entry["passed_count"] / judged if judged else None,
+    }
+
+
+def compare(*, evaluation: Evaluation, versions: str | None) -> dict[str, Any]:
+    """Per prompt version: n, mean, stddev, pass rate; then each later version against the first:
+    the difference of means (Welch t-test) and of pass rates (two-proportion z-test), each with a
+    95 % confidence interval and a two-sided p-value."""
+    tags = _versions(versions)
+    rows = (
+        ResultRollup.objects.filter(evaluation=evaluation, version_tag__in=tags)
+        .values("version_tag")
+        .annotate(**{name: Sum(name) for name in _SUMS}, low=Min("score_min"), high=Max("score_max"))
+    )
+    by_version = {row["version_tag"]: row for row in rows}
+    summaries = {tag: _summary(by_version.get(tag)) for tag in tags}
+    baseline = tags[0]
+    comparisons = [
+        {
+            "baseline": baseline,
+            "candidate": tag,
+            "mean": asdict(stats.welch(summaries[baseline], summaries[tag], baseline, tag)),
+            "pass_rate": asdict(stats.two_proportions(summaries[baseline], summaries[tag], baseline, tag)),
+        }
+        for tag in tags[1:]
+    ]
+    return {
+        "evaluation_id": evaluation.pk,
+        "name": evaluation.name,
+        "versions": [_version_json(tag, summaries[tag], by_version.get(tag)) for tag in tags],
+        "comparisons": comparisons,
+    }
+
+
+def _versions(raw: str | None) -> list[str]:
+    tags = list(dict.fromkeys(t.strip() for t in (raw or "").split(",") if t.strip()))
+    if len(tags) < 2:
+        raise validation_failed(['"versions" must name at least 2 different versions, comma-separated'])
+    if len(tags) > COMPARE_MAX_VERSIONS:
+        raise validation_failed([f'"versions" must name at most {COMPARE_MAX_VERSIONS} versions'])
+    return tags
+
+
+def _summary(row: dict[str, Any] | None) -> stats.Summary:
+    if row is None:
+        return stats.summarize([], [])
+    return stats.summary_from_moments(
+        row["score_count"], row["score_sum"], row["score_sq_sum"], row["passed_count"], row["judged_count"]
+    )
+
+
+def _version_json(tag: str, summary: stats.Summary, row: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "version_tag": tag,
+        "results": row["result_count"] if row else 0,
+        "n": summary.n,
+        "mean": summary.mean,
+        "stddev": summary.stddev,
+        "min": row["low"] if row else None,
+        "max": row["high"] if row else None,
+        "pass_rate": summary.pass_rate,
+        "passed": summary.passed,
+        "judged": summary.judged,
+    }
+
+
+def daily_trends(
+    *, workspace_id: str, since: datetime, until: datetime, evaluation_id: int | None = None
+) -> list[dict[str, Any]]:
+    """``/v1/metrics/evaluations``: per suite with results in [since, until], per UTC day: average,
+    minimum and maximum score and the number of results (upstream's shape)."""
+    rows = ResultRollup.objects.filter(workspace_id=workspace_id, hour__gte=since, hour__lte=until)
+    if evaluation_id is not None:
+        rows = rows.filter(evaluation_id=evaluation_id)
+    days: dict[int, dict[datetime, dict[str, Any]]] = defaultdict(dict)
+    for row in rows.values(
+        "evaluation_id", "hour", "result_count", "score_count", "score_sum", "score_min", "score_max"
+    ):
+        day = days[row["evaluation_id"]].setdefault(
+            _bucket_start(row["hour"], "day"), {"n": 0, "scored": 0, "sum": 0.0, "min": None, "max": None}
+        )
+        day["n"] += row["result_count"]
+        day["scored"] += row["score_count"]
+        day["sum"] += row["score_sum"]
+        day["min"] = _pick(min, day["min"], row["score_min"])
+        day["max"] = _pick(max, day["max"], row["score_max"])
+    suites = Evaluation.objects.filter(pk__in=days).values("id", "name", "prompt_name")
+    return [
+        {
+            "evaluation_id": suite["id"],
+            "name": suite["name"],
+            "prompt_name": suite["prompt_name"],
+            "trend": [
+                {
+                    "date": day.date().isoformat(),
+                    "avg_score": d["sum"] / d["scored"] if d["scored"] else None,
+                    "result_count": d["n"],
+                    "min_score": d["min"],
+                    "max_score": d["max"],
+                }
+                for day, d in sorted(days[suite["id"]].items())
+                if d["n"]
+            ],
+        }
+        for suite in sorted(suites, key=lambda s: s["id"])
+    ]
+
+
+def result_count(*, workspace_id: str, since: datetime, until: datetime) -> int:
+    total = ResultRollup.objects.filter(
+        workspace_id=workspace_id, hour__gte=since, hour__lte=until
+    ).aggregate(n=Sum("result_count"))["n"]
+    return int(total or 0)
