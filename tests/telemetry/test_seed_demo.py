@@ -301,3 +301,33 @@ def test_seed_demo_throughput(capsys):
     assert len(by_day) >= 90
     with capsys.disabled():
         print(f"\nseed_demo: 50,000 logs in {elapsed:.1f} s = {50_000 / elapsed:,.0f} logs/s")  # noqa: T201
+
+
+@pytest.mark.django_db
+def test_seed_demo_scores_one_suite_per_prompt_over_the_window(api, make_key):
+    from evaluations.models import Evaluation, EvaluationResult, ResultRollup
+
+    output = seed("--logs", "0", "--traces", "0", "--results", "3000")
+    assert "3,000 evaluation results" in output
+    assert re.search(r"results \[#+\] 100%\s+3,000/3,000", output)
+    suites = Evaluation.objects.filter(workspace_id="demo")
+    assert suites.count() == 6 and all(s.threshold == 0.7 for s in suites)
+    results = EvaluationResult.objects.filter(workspace_id="demo")
+    instants = list(results.values_list("created_at", flat=True))
+    assert len(instants) == 3000 and min(instants) >= END - timedelta(days=90) and max(instants) <= END
+    # The rollups hold exactly what the results say, per suite and version.
+    by_rows = Counter(results.values_list("evaluation_id", "version_tag"))
+    by_rollups = {
+        (row["evaluation_id"], row["version_tag"]): row["n"]
+        for row in ResultRollup.objects.values("evaluation_id", "version_tag").annotate(n=Sum("result_count"))
+    }
+    assert by_rollups == by_rows
+    assert all(r.passed == (r.score >= 0.7) for r in results)
+    # Later versions score better: the comparison the dashboard shows has something to find.
+    key = make_key("read", workspace="demo")[1]
+    suite = suites.get(name="summarize-ticket-quality")
+    versions = sorted({v for s, v in by_rows if s == suite.pk})
+    query = f"versions={versions[0]},{versions[-1]}"
+    compared = api.get(f"/v1/evaluations/{suite.pk}/compare?{query}", key=key, workspace="demo")
+    assert compared.status_code == 200, compared.content
+    assert compared.json()["comparisons"][0]["mean"]["difference"] > 0

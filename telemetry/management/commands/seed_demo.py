@@ -26,6 +26,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.apps import apps
@@ -225,6 +226,7 @@ WORKFLOWS = (
     ("research-agent", "agent-planner", ("web_search", "fetch_url", "read_pdf")),
     ("sql-agent", "sql-generator", ("list_tables", "describe_table", "run_query")),
 )
+RESULT_THRESHOLD = 0.7  # the demo suites' pass mark
 TOOL_ERRORS = ("TimeoutError: tool call exceeded 10s", "HTTPError: 502 Bad Gateway", "ValueError: bad input")
 
 
@@ -250,6 +252,7 @@ class Stats:
     prompts: int = 0
     versions: int = 0
     labels: int = 0
+    results: int = 0
 
 
 @dataclass
@@ -425,6 +428,25 @@ class Generator:
         return record
 
     # -- traces ------------------------------------------------------------------------------------
+
+    def result(self, evaluation: Any, prompt: PromptSpec, at: datetime) -> SimpleNamespace:
+        """One evaluation result: later versions of a prompt score a little better, with noise."""
+        version = self.pick_version(prompt, self.fraction(at))
+        rank = prompt.versions.index(version)
+        score = round(min(1.0, max(0.0, self.rng.gauss(0.64 + 0.05 * rank, 0.12))), 4)
+        return SimpleNamespace(
+            workspace_id=self.ws,
+            evaluation_id=evaluation.pk,
+            score=score,
+            passed=score >= RESULT_THRESHOLD,
+            label="",
+            version_tag=version.tag,
+            run_id="",
+            trace_id="",
+            eval_run_id=None,
+            metadata=None,
+            created_at=at,
+        )
 
     def span_id(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
@@ -676,6 +698,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--runs", type=non_negative, default=None, metavar="N", help="default: half the traces"
         )
+        parser.add_argument(
+            "--results",
+            type=non_negative,
+            default=2_000,
+            metavar="N",
+            help="evaluation results over one quality suite per prompt (default: 2,000)",
+        )
         parser.add_argument("--days", type=non_negative, default=90, metavar="N", help="default: 90")
         parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
         parser.add_argument(
@@ -725,13 +754,15 @@ class Command(BaseCommand):
             )
             span_logs = []
         self._logs(gen, options["logs"], span_logs, options["chunk_size"], stats)
+        self._results(gen, options["results"], stats)
 
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded workspace {ws!r} ({days} days to {end:%Y-%m-%d %H:%M} UTC, seed {seed}): "
                 f"{stats.logs:,} logs, {stats.traces:,} traces ({stats.spans:,} spans), {stats.runs:,} runs, "
-                f"{stats.prompts} prompts ({stats.versions} new versions, {stats.labels} labels) "
+                f"{stats.prompts} prompts ({stats.versions} new versions, {stats.labels} labels), "
+                f"{stats.results:,} evaluation results "
                 f"in {elapsed:.1f}s."
             )
         )
@@ -898,4 +929,39 @@ class Command(BaseCommand):
                 flush()
         if buffer:
             flush()
+        bar.finish()
+
+    def _results(self, gen: Generator, total: int, stats: Stats) -> None:
+        """``total`` results of one numeric suite per prompt, spread like the traffic, written in
+        chunks with their hourly rollups (the code result ingest runs)."""
+        if total == 0 or not apps.is_installed("evaluations"):
+            return
+        from evaluations.models import Evaluation, EvaluationResult
+        from evaluations.rollups import rollup_results
+        from evaluations.services import evaluation_create
+
+        suites = []
+        for prompt in PROMPTS:
+            name = f"{prompt.name}-quality"
+            suite = Evaluation.objects.filter(workspace_id=gen.ws, name=name).first()
+            if suite is None:
+                body = {
+                    "name": name,
+                    "prompt_name": prompt.name,
+                    "description": f"Answer quality of {prompt.name} (demo data)",
+                    "threshold": RESULT_THRESHOLD,
+                    "criteria": {"rules": [{"type": "length", "min": 1, "max": 4000}]},
+                }
+                suite = evaluation_create(workspace_id=gen.ws, body=body, actor=command_actor())
+            suites.append((suite, prompt))
+        bar = ProgressBar(self.stdout, total, "results")
+        instants = gen.random_instants(total)
+        chunk = 10_000
+        for start in range(0, total, chunk):
+            part = [gen.result(*gen.rng.choice(suites), at) for at in instants[start : start + chunk]]
+            with transaction.atomic():
+                bulk.insert(EvaluationResult, part)
+                rollup_results(part)
+            stats.results += len(part)
+            bar.update(len(part))
         bar.finish()
