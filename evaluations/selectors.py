@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Max, Min, QuerySet, Sum
+from django.db.models import F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
 from config.api import not_found, validation_failed
 from evaluations import stats
 from evaluations.models import Evaluation, ResultRollup
 from evaluations.rollups import floor_hour
+from telemetry.rollups import utc_date
 
 WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 BUCKETS = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
@@ -65,13 +66,7 @@ def trend(
     rows = ResultRollup.objects.filter(evaluation=evaluation, hour__gte=first, hour__lte=end)
     if version is not None:
         rows = rows.filter(version_tag=version)
-    sums: dict[datetime, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(_SUMS, 0))
-    for row in rows.values(*_SUMS, "hour", "score_min", "score_max"):
-        entry = sums[_bucket_start(row["hour"], bucket_name)]
-        for name in _SUMS:
-            entry[name] += row[name]
-        entry["min"] = _pick(min, entry.get("min"), row["score_min"])
-        entry["max"] = _pick(max, entry.get("max"), row["score_max"])
+    sums = {_bucket_start(row["bucket"], bucket_name): row for row in _per_bucket(rows, bucket_name)}
     points = []
     at = first
     while at <= end:
@@ -90,14 +85,23 @@ def trend(
     }
 
 
-def _bucket_start(value: datetime, bucket: str) -> datetime:
+def _per_bucket(rows: QuerySet[ResultRollup], bucket: str, *group: str) -> QuerySet[Any]:
+    """The rollups summed per UTC day or hour (and ``group`` columns) in the database: at most a
+    few thousand rows come back, whatever the number of versions and results."""
+    key = utc_date("hour") if bucket == "day" else F("hour")
+    return (
+        rows.order_by()
+        .annotate(bucket=key)
+        .values("bucket", *group)
+        .annotate(**{name: Sum(name) for name in _SUMS}, min=Min("score_min"), max=Max("score_max"))
+    )
+
+
+def _bucket_start(value: date | datetime, bucket: str) -> datetime:
+    if not isinstance(value, datetime):  # a day, from the database
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     hour = floor_hour(value)
     return hour.replace(hour=0) if bucket == "day" else hour
-
-
-def _pick(choose: Any, current: float | None, new: float | None) -> float | None:
-    values = [x for x in (current, new) if x is not None]
-    return choose(values) if values else None
 
 
 def _point(at: datetime, bucket: str, entry: dict[str, Any] | None) -> dict[str, Any]:
@@ -186,17 +190,8 @@ def daily_trends(
     if evaluation_id is not None:
         rows = rows.filter(evaluation_id=evaluation_id)
     days: dict[int, dict[datetime, dict[str, Any]]] = defaultdict(dict)
-    for row in rows.values(
-        "evaluation_id", "hour", "result_count", "score_count", "score_sum", "score_min", "score_max"
-    ):
-        day = days[row["evaluation_id"]].setdefault(
-            _bucket_start(row["hour"], "day"), {"n": 0, "scored": 0, "sum": 0.0, "min": None, "max": None}
-        )
-        day["n"] += row["result_count"]
-        day["scored"] += row["score_count"]
-        day["sum"] += row["score_sum"]
-        day["min"] = _pick(min, day["min"], row["score_min"])
-        day["max"] = _pick(max, day["max"], row["score_max"])
+    for row in _per_bucket(rows, "day", "evaluation_id"):
+        days[row["evaluation_id"]][_bucket_start(row["bucket"], "day")] = row
     suites = Evaluation.objects.filter(pk__in=days).values("id", "name", "prompt_name")
     return [
         {
@@ -206,13 +201,13 @@ def daily_trends(
             "trend": [
                 {
                     "date": day.date().isoformat(),
-                    "avg_score": d["sum"] / d["scored"] if d["scored"] else None,
-                    "result_count": d["n"],
+                    "avg_score": d["score_sum"] / d["score_count"] if d["score_count"] else None,
+                    "result_count": d["result_count"],
                     "min_score": d["min"],
                     "max_score": d["max"],
                 }
                 for day, d in sorted(days[suite["id"]].items())
-                if d["n"]
+                if d["result_count"]
             ],
         }
         for suite in sorted(suites, key=lambda s: s["id"])
