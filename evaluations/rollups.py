@@ -4,21 +4,24 @@ Trends and version comparisons read these rows (at most 24 per day and version) 
 aggregating up to millions of results per request. Each batch of results becomes one
 ``INSERT ... ON CONFLICT DO UPDATE`` per statement chunk whose SET adds the new sums to the stored
 row, evaluated by the database against the locked row, so concurrent batches add up exactly
-(PostgreSQL waits for the row lock; SQLite has one writer at a time). Results are never edited
-and leave only with their suite, which takes its rollups along (cascade).
+(PostgreSQL waits for the row lock; SQLite has one writer at a time). Results are never edited.
+They leave with their suite, which takes its rollups along (cascade), or with their evaluation run
+when a deleted dataset takes its runs along; ``recount`` then recomputes the hours they were
+counted in, so trends and metrics do not go on counting results that are gone.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count, F, Max, Min, Q, Sum
 
-from evaluations.models import ResultRollup
+from evaluations.models import EvaluationResult, ResultRollup
 
 RollupKey = tuple[str, int, datetime, str]  # workspace_id, evaluation_id, hour, version_tag
 
@@ -90,6 +93,37 @@ def rollup_results(results: Sequence[Any]) -> None:
                 params += [s.result_count, s.score_count, s.score_sum, s.score_sq_sum, s.score_min]
                 params += [s.score_max, s.passed_count, s.judged_count]
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
+
+
+def recount(deleted: Iterable[tuple[int, datetime, str]]) -> None:
+    """Recompute from the results still stored the rollups that counted deleted results, given as
+    ``(evaluation_id, created_at, version_tag)``; call it inside the transaction that deleted them.
+    Each rollup row is locked before its results are summed (in a fixed order, as above): a batch
+    committed meanwhile is then visible to the sums, and one still to come adds on top of them."""
+    keys = sorted({(evaluation_id, floor_hour(at), version) for evaluation_id, at, version in deleted})
+    for evaluation_id, hour, version_tag in keys:
+        row = {"evaluation_id": evaluation_id, "hour": hour, "version_tag": version_tag}
+        if not ResultRollup.objects.select_for_update().filter(**row).exists():
+            continue
+        sums = EvaluationResult.objects.filter(
+            evaluation_id=evaluation_id,
+            version_tag=version_tag,
+            created_at__gte=hour,
+            created_at__lt=hour + timedelta(hours=1),
+        ).aggregate(
+            result_count=Count("id"),
+            score_count=Count("score"),
+            score_sum=Sum("score", default=0.0),
+            score_sq_sum=Sum(F("score") * F("score"), default=0.0),
+            score_min=Min("score"),
+            score_max=Max("score"),
+            passed_count=Count("id", filter=Q(passed=True)),
+            judged_count=Count("passed"),
+        )
+        if sums["result_count"]:
+            ResultRollup.objects.filter(**row).update(**sums)
+        else:
+            ResultRollup.objects.filter(**row).delete()
 
 
 @functools.cache

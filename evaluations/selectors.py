@@ -28,9 +28,10 @@ _SUMS = ("result_count", "score_count", "score_sum", "score_sq_sum", "passed_cou
 
 def evaluation_by_ref(queryset: QuerySet[Evaluation], ref: str) -> Evaluation:
     """A suite by id or by name (the seed's SDK addresses suites by name). An all-digit reference
-    is tried as an id first, then as a name."""
+    is tried as an id first, then as a name. All-digit means ASCII digits: str.isdigit() also
+    takes "²" (which int() refuses) and "１" or "١" (which int() reads as 1)."""
     evaluation = None
-    if ref.isdigit() and len(ref) <= 18:
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         evaluation = queryset.filter(pk=int(ref)).first()
     if evaluation is None:
         evaluation = queryset.filter(name=ref).first()

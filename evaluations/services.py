@@ -188,14 +188,14 @@ def _result_from_body(
     if passed is not None and not isinstance(passed, bool):
         errors.append('"passed" must be a boolean')
         passed = None
-    label = v.text(item, "label", errors, max_length=128)
+    # A categorical result is its label: absent, null and empty are all refused.
+    categorical = evaluation.score_type == ScoreType.CATEGORICAL
+    label = v.text(item, "label", errors, max_length=128, required=categorical)
     if evaluation.score_type == ScoreType.BOOLEAN:
         if score is None and passed is not None:
             score = 1.0 if passed else 0.0
         elif score is not None and score not in (0, 1):
             errors.append('"score" must be 0 or 1 for a boolean evaluation')
-    if evaluation.score_type == ScoreType.CATEGORICAL and not label and "label" not in item:
-        errors.required("label")
     row = _result_row(
         evaluation,
         now,
@@ -294,7 +294,7 @@ def _apply_outcome(
 # --- datasets -------------------------------------------------------------------------------------
 
 
-def _dataset_row(index: int, item: Any) -> tuple[dict[str, Any] | None, list[str]]:
+def dataset_row(index: int, item: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """A row's fields, or the messages saying why it cannot be one."""
     where = f"rows[{index}]"
     if not isinstance(item, dict):
@@ -326,7 +326,7 @@ def dataset_create(*, workspace_id: str, body: Any, actor: Actor) -> Dataset:
         raise ApiError(400, "BAD_REQUEST", "Dataset rows exceed 10 MiB")
     rows, messages = [], []
     for index, item in enumerate(raw_rows):
-        row, row_errors = _dataset_row(index, item)
+        row, row_errors = dataset_row(index, item)
         messages += row_errors
         if row is not None:
             rows.append(row)
@@ -371,10 +371,19 @@ def dataset_import(
 
 
 def dataset_delete(*, dataset: Dataset, actor: Actor) -> None:
-    """Hard delete: its rows and the evaluation runs over it go too (upstream's cascade)."""
+    """Hard delete: its rows and the evaluation runs over it go too (upstream's cascade), and so
+    do the runs' results, whose hours are then recounted in their suites' rollups."""
     with transaction.atomic():
         target = str(dataset.pk)
+        # One row per run: a run's results share their time and version.
+        deleted = list(
+            EvaluationResult.objects.filter(eval_run__dataset=dataset)
+            .values_list("evaluation_id", "created_at", "version_tag")
+            .order_by()
+            .distinct()
+        )
         dataset.delete()
+        rollups.recount(deleted)
         audit_record(
             actor=actor, workspace_id=dataset.workspace_id, action="delete_dataset", target_id=target
         )

@@ -79,7 +79,9 @@ def eval_run_json(run: EvalRun) -> dict[str, Any]:
         "passed_count": run.passed_count,
         "row_count": run.row_count,
         # Upstream returned the per-row results as a JSON string; clients parse it, so it stays one.
-        "results_json": json.dumps(run.results) if run.results is not None else None,
+        # Keys sorted: PostgreSQL's jsonb does not keep their order, and the text should not
+        # depend on the database.
+        "results_json": json.dumps(run.results, sort_keys=True) if run.results is not None else None,
         "reason": run.reason or None,
         "workspace_id": run.workspace_id,
         "created_at": _seconds(run.created_at),

@@ -141,9 +141,9 @@ class DatasetViewSet(ScopedViewSet):
 
     def get_object(self) -> Dataset:
         raw = self.kwargs["pk"]
-        dataset = (
-            self.get_queryset().filter(pk=int(raw)).first() if raw.isdigit() and len(raw) <= 18 else None
-        )
+        # ASCII digits only: see selectors.evaluation_by_ref.
+        is_id = raw.isascii() and raw.isdigit() and len(raw) <= 18
+        dataset = self.get_queryset().filter(pk=int(raw)).first() if is_id else None
         if dataset is None:
             raise not_found("Dataset")
         return dataset
