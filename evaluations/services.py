@@ -4,7 +4,6 @@ and evaluation runs. Each public function is one transaction (a run: one to star
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,20 +91,13 @@ def _score(body: dict[str, Any], field: str, errors: v.Errors) -> float | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not v.finite(value):
         errors.append(f'"{field}" must be a number')
         return None
     if abs(value) > SCORE_MAX:
         errors.append(f'"{field}" must be between {-SCORE_MAX:.0f} and {SCORE_MAX:.0f}')
         return None
     return float(value)
-
-
-def _finite(value: int | float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a double
-        return False
 
 
 def _labels(body: dict[str, Any], errors: v.Errors) -> list[str]:

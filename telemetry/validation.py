@@ -76,7 +76,7 @@ def count(body: dict[str, Any], field: str, errors: Errors) -> int | None:
     return int(value)
 
 
-def _finite(value: int | float) -> bool:
+def finite(value: int | float) -> bool:
     """math.isfinite, but an integer too large for a double (JSON allows any) is not finite either."""
     try:
         return math.isfinite(value)
@@ -88,7 +88,7 @@ def amount(body: dict[str, Any], field: str, errors: Errors) -> float | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not finite(value):
         errors.append(f'"{field}" must be a number')
         return None
     if value < 0:
@@ -128,7 +128,7 @@ def flat_metadata(body: dict[str, Any], errors: Errors) -> dict[str, Any] | None
         elif isinstance(item, str):
             if len(item) > FLAT_VALUE_MAX:
                 errors.append(f'"metadata.{key}" length must be less than or equal to {FLAT_VALUE_MAX}')
-        elif isinstance(item, bool) or (isinstance(item, int | float) and _finite(item)):
+        elif isinstance(item, bool) or (isinstance(item, int | float) and finite(item)):
             continue
         else:
             errors.append(f'"metadata.{key}" must be a string, a number or a boolean')
@@ -175,7 +175,7 @@ def millis(body: dict[str, Any], field: str, errors: Errors) -> datetime | None:
     value = body.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not finite(value):
         errors.append(f'"{field}" must be a number (Unix milliseconds)')
         return None
     if not 0 <= value <= MAX_TIMESTAMP_MS:
