@@ -133,7 +133,7 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
         for day, row in sums.items()
         if row["latency_count"]
     }
-    histograms = _daily_histograms(workspace_id, window, fingerprints)
+    percentiles = _daily_percentiles(workspace_id, window, fingerprints)
     runs = {
         row["day"]: row
         for row in _runs(workspace_id, window)
@@ -144,7 +144,8 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
     }
     daily = []
     for d in window.days:
-        s, r, h = sums.get(d, {}), runs.get(d, {}), histograms.get(d, {})
+        s, r = sums.get(d, {}), runs.get(d, {})
+        p50, p95 = percentiles.get(d, (None, None))
         daily.append(
             {
                 "date": d.isoformat(),
@@ -152,8 +153,8 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
                 "total_tokens": _int(s.get("tokens_in")) + _int(s.get("tokens_out")),
                 "total_cost_usd": _cost(s.get("cost")),
                 "avg_latency_ms": _avg(s.get("latency_sum"), s.get("latency_count")),
-                "p50_latency_ms": _quantile(h, 0.5),
-                "p95_latency_ms": _quantile(h, 0.95),
+                "p50_latency_ms": p50,
+                "p95_latency_ms": p95,
                 "error_rate": _ratio(r.get("failed"), r.get("total")),
                 "log_error_rate": _ratio(s.get("errors"), s.get("requests")),
             }
@@ -175,20 +176,22 @@ _DAILY_HISTOGRAM_SQL = {
     ),
 }
 HISTOGRAM_CACHE_SECONDS = 24 * 3600
-HISTOGRAM_CACHE_PREFIX = "metrics-hist"
+# The entries are (p50, p95) per day; the prefix changed when they stopped being histograms.
+HISTOGRAM_CACHE_PREFIX = "metrics-pct"
 
 
-def _daily_histograms(
+def _daily_percentiles(
     workspace_id: str, window: Window, fingerprints: dict[date, tuple[int, ...]]
-) -> dict[date, dict[int, int]]:
-    """Each day's merged latency histogram.
+) -> dict[date, tuple[float | None, float | None]]:
+    """Each day's p50 and p95 latency, from the day's merged latency histogram.
 
     Merging is the costly part of a time series (a GROUP BY over every bucket of every hourly row:
-    ~0.5 s for 30 days of 20 busy prompt versions), and a past day's rollups rarely change. So a
-    day's merge is cached under a fingerprint of its rows read by the sums query (row count, highest
-    id, latency count and sum): any upsert that adds a latency, any rebuild (new ids) or deletion
-    changes it, so a stale entry is never read and nothing needs invalidating, on any process or
-    node. In steady state only today (and the window's partial first day, hourly) is merged.
+    ~0.5 s for 30 days of 20 busy prompt versions), then reading two percentiles off each merged
+    histogram, and a past day's rollups rarely change. So a day's percentiles are cached under a
+    fingerprint of its rows read by the sums query (row count, highest id, latency count and sum):
+    any upsert that adds a latency, any rebuild (new ids) or deletion changes it, so a stale entry
+    is never read and nothing needs invalidating, on any process or node. In steady state only
+    today (and the window's partial first day, hourly) is merged.
     """
     keys = {
         day: ":".join([HISTOGRAM_CACHE_PREFIX, workspace_id, day.isoformat(), *map(str, fingerprint)])
@@ -198,8 +201,12 @@ def _daily_histograms(
     result = {day: cached[key] for day, key in keys.items() if key in cached}
     missing = sorted(day for day in keys if day not in result)
     if missing:
-        fresh = _merge_histograms(workspace_id, window, missing)
-        cache.set_many({keys[day]: fresh.get(day, {}) for day in missing}, HISTOGRAM_CACHE_SECONDS)
+        merged = _merge_histograms(workspace_id, window, missing)
+        fresh = {
+            day: (_quantile(merged.get(day, {}), 0.5), _quantile(merged.get(day, {}), 0.95))
+            for day in missing
+        }
+        cache.set_many({keys[day]: fresh[day] for day in missing}, HISTOGRAM_CACHE_SECONDS)
         result.update(fresh)
     return result
 
