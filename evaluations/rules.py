@@ -108,8 +108,9 @@ class Outcome:
 
 
 @dataclass
-class _RegexBudget:
-    """Matching time left to one score() call: many slow patterns still cost one budget per output."""
+class RegexBudget:
+    """Matching time left: to one score() call (many slow patterns still cost one budget per
+    output), or shared by a whole request, so 1,000 outputs cannot cost 1,000 budgets."""
 
     remaining: float = REGEX_TIME_BUDGET
 
@@ -121,7 +122,7 @@ class _Subject:
     value: Any  # as given: json_schema and numeric_range read values, not text
     text: str
     expected: str | None
-    regex_budget: _RegexBudget
+    regex_budget: RegexBudget
 
 
 class _Condition(Protocol):
@@ -149,14 +150,20 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...]
 
-    def score(self, output: Any, expected: Any = None) -> Outcome:
-        """Apply every rule to ``output``; pure, and never raises whatever the values."""
+    def score(self, output: Any, expected: Any = None, shared: RegexBudget | None = None) -> Outcome:
+        """Apply every rule to ``output``; pure, and never raises whatever the values. With a
+        ``shared`` budget, this output's matching time is also taken from it."""
         text = output_text(output)
         if len(text) > MAX_TEXT_CHARS:
             reason = f"output longer than {MAX_TEXT_CHARS} characters is not evaluated"
             return _outcome(self.rules, [reason] * len(self.rules))
-        subject = _Subject(output, text, expected_text(expected), _RegexBudget())
-        return _outcome(self.rules, [rule.condition.failure(subject) for rule in self.rules])
+        allowed = REGEX_TIME_BUDGET if shared is None else min(REGEX_TIME_BUDGET, shared.remaining)
+        budget = RegexBudget(allowed)
+        subject = _Subject(output, text, expected_text(expected), budget)
+        outcome = _outcome(self.rules, [rule.condition.failure(subject) for rule in self.rules])
+        if shared is not None:
+            shared.remaining -= allowed - budget.remaining
+        return outcome
 
 
 def compile_rules(criteria: Any) -> RuleSet:

@@ -36,6 +36,11 @@ PASS_LABELS_MAX = 100
 DATASET_ROWS_MAX = 10_000
 DATASET_BYTES_MAX = 10 * 1024 * 1024
 RUN_OUTPUTS_MAX = DATASET_ROWS_MAX
+# Regex matching time per request (besides 0.1 s per output): a pattern that backtracks
+# catastrophically on every output would otherwise hold a worker 0.1 s x 1,000 outputs (score)
+# or x 10,000 rows (run). Past it, regex checks fail with "pattern timed out".
+SCORE_REGEX_SECONDS = 2.0
+RUN_REGEX_SECONDS = 5.0
 ROW_CHUNK = 1000
 
 
@@ -251,6 +256,7 @@ def outputs_score(*, evaluation: Evaluation, body: Any, actor: Actor) -> list[Sc
         raise validation_failed([message.replace('"value"', '"outputs"', 1) for message in errors])
     now = timezone.now()
     scored, messages = [], []
+    regex_time = rules.RegexBudget(SCORE_REGEX_SECONDS)
     for index, item in enumerate(items):
         item_errors = v.Errors()
         if "output" not in item:
@@ -265,7 +271,7 @@ def outputs_score(*, evaluation: Evaluation, body: Any, actor: Actor) -> list[Sc
         )
         messages += v.prefixed(index if batch else None, item_errors)
         if not item_errors:
-            outcome = ruleset.score(item.get("output"), item.get("expected"))
+            outcome = ruleset.score(item.get("output"), item.get("expected"), regex_time)
             _apply_outcome(evaluation, row, outcome, meta)
             scored.append(Scored(row, outcome))
     if messages:
@@ -472,9 +478,10 @@ def _run_complete(
 ) -> EvalRun:
     now = timezone.now()
     results, per_row = [], []
+    regex_time = rules.RegexBudget(RUN_REGEX_SECONDS)
     for position, output, expected in pairs:
         row = _result_row(evaluation, now, version_tag=run.version_tag, eval_run_id=run.pk)
-        outcome = ruleset.score(output, expected)
+        outcome = ruleset.score(output, expected, regex_time)
         _apply_outcome(evaluation, row, outcome, {"dataset_row": position} if position is not None else None)
         results.append(row)
         per_row.append(

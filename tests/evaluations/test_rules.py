@@ -15,6 +15,7 @@ from evaluations.rules import (
     MAX_TEXT_CHARS,
     Check,
     Outcome,
+    RegexBudget,
     RuleError,
     compile_rules,
     expected_text,
@@ -221,6 +222,19 @@ def test_catastrophic_pattern_times_out_as_a_failed_check() -> None:
         *[("regex", False, "pattern timed out")] * 20,
     ]
     assert rules.score("a" * 40).checks[0].passed  # the next output gets a fresh budget
+
+
+def test_a_shared_budget_bounds_matching_across_outputs() -> None:
+    # A request scoring many outputs shares one budget: once it is spent, regex checks fail at
+    # once instead of costing 0.1 s per output.
+    rules = compile_rules({"rules": [{"type": "regex", "pattern": "(a|aa)+$"}]})
+    shared = RegexBudget(0.25)
+    started = time.monotonic()
+    outcomes = [rules.score("a" * 40 + "b", shared=shared) for _ in range(20)]
+    assert time.monotonic() - started < 1.2  # twenty budgets of 0.1 s would be 2 s
+    assert shared.remaining <= 0
+    assert all(o.checks[0].reason == "pattern timed out" for o in outcomes)
+    assert rules.score("a" * 40, shared=RegexBudget(0.25)).passed
 
 
 def test_classic_nested_quantifier_returns_promptly() -> None:

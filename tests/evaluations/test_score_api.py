@@ -5,6 +5,7 @@ rule passes; 422 for bad bodies and for criteria that cannot be compiled."""
 from __future__ import annotations
 
 import statistics
+import time
 
 import pytest
 
@@ -199,3 +200,16 @@ def test_a_thousand_outputs(api, key):
     assert body["count"] == 1000
     assert body["passed"] == 750
     assert EvaluationResult.objects.count() == 1000
+
+
+def test_a_catastrophic_pattern_cannot_hold_a_worker_for_every_output(api, key, monkeypatch):
+    # 0.1 s per output would be 30 s for 300 outputs; the request's shared budget stops it early.
+    monkeypatch.setattr("evaluations.services.SCORE_REGEX_SECONDS", 0.3)
+    suite = create_suite(api, key, criteria={"rules": [{"type": "regex", "pattern": "(a|aa)+$"}]})
+    started = time.monotonic()
+    body = score(api, key, {"outputs": [{"output": "a" * 40 + "b"}] * 300})
+    assert time.monotonic() - started < 5
+    assert body["count"] == 300 and body["failed"] == 300
+    reasons = {r["metadata"]["checks"][0]["reason"] for r in body["results"]}
+    assert reasons == {"pattern timed out"}
+    assert EvaluationResult.objects.filter(evaluation_id=suite["id"]).count() == 300
