@@ -92,14 +92,9 @@ class PreparedInsert:
         returning = f" RETURNING {connection.ops.quote_name(self.pk_column)}"
         ids: list[int] = []
         if connection.vendor == "sqlite":
-            # SQLite runs each statement in C without a round trip: one per row is cheapest. The
-            # driver's own cursor, with the statement already in its "?" style: Django's wrapper
-            # re-parses the SQL on every call (a regex over it), and this runs inside SQLite's only
-            # write lock, once per ingest request. Errors still become Django's.
-            sql = self.sql.replace("%s", "?") + returning
-            with connection.wrap_database_errors:
-                raw = connection.connection
-                return [raw.execute(sql, row).fetchone()[0] for row in self.rows]
+            # SQLite runs each statement in C without a round trip: one per row is cheapest.
+            sql = self.sql + returning
+            return [connection.execute_direct(sql, row).fetchone()[0] for row in self.rows]
         with connection.cursor() as cursor:
             head, group = self.sql.split(" VALUES ")
             # Multi-row statements below PostgreSQL's 65,535 bound parameters.

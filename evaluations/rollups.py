@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
 
 from evaluations.models import EvaluationResult, ResultRollup
+from telemetry.rollups import floor_hour
 
 RollupKey = tuple[str, int, datetime, str]  # workspace_id, evaluation_id, hour, version_tag
 
@@ -67,10 +68,6 @@ _COLUMNS = (
 _ADDED = ("result_count", "score_count", "score_sum", "score_sq_sum", "passed_count", "judged_count")
 # Two-argument MIN/MAX that skip NULLs: SQLite's scalar min()/max() return NULL if any argument is.
 _LEAST_GREATEST = {"sqlite": ("min", "max"), "postgresql": ("LEAST", "GREATEST")}
-
-
-def floor_hour(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def rollup_results(results: Sequence[Any]) -> None:

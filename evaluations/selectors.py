@@ -18,8 +18,7 @@ from django.utils import timezone
 from config.api import not_found, validation_failed
 from evaluations import stats
 from evaluations.models import Evaluation, ResultRollup
-from evaluations.rollups import floor_hour
-from telemetry.rollups import utc_date
+from telemetry.rollups import floor_hour, utc_date
 
 WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 BUCKETS = {"day": timedelta(days=1), "hour": timedelta(hours=1)}

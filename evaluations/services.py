@@ -212,12 +212,17 @@ def _insert_results(
 ) -> None:
     insert = bulk.prepare_insert(EvaluationResult, results)  # before the write lock is taken
     with transaction.atomic():
-        for result, pk in zip(results, insert.execute_returning_ids(), strict=True):
-            result.pk = pk
-        rollups.rollup_results(results)
+        _store_results(insert, results)
         audit_record(
             actor=actor, workspace_id=evaluation.workspace_id, action=action, target_id=str(evaluation.pk)
         )
+
+
+def _store_results(insert: bulk.PreparedInsert, results: list[SimpleNamespace]) -> None:
+    """Insert prepared results and add them to their rollups; inside the caller's transaction."""
+    for result, pk in zip(results, insert.execute_returning_ids(), strict=True):
+        result.pk = pk
+    rollups.rollup_results(results)
 
 
 # --- server-side scoring --------------------------------------------------------------------------
@@ -489,9 +494,7 @@ def _run_complete(
         )
     insert = bulk.prepare_insert(EvaluationResult, results)
     with transaction.atomic():
-        for result, pk in zip(results, insert.execute_returning_ids(), strict=True):
-            result.pk = pk
-        rollups.rollup_results(results)
+        _store_results(insert, results)
         run.status = EvalRunStatus.COMPLETED
         run.score = sum(r.score for r in results) / len(results)
         run.passed_count = sum(1 for r in results if r.passed)

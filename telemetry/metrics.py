@@ -99,9 +99,9 @@ def _cost(value: float | None) -> float:
     return round(value or 0.0, COST_DIGITS)
 
 
-def _quantile(histogram: dict[int, int], q: float) -> float | None:
-    value = histogram_quantile(histogram, q)
-    return round(value, 2) if value is not None else None
+def _p50_p95(histogram: dict[int, int]) -> tuple[float | None, float | None]:
+    p50, p95 = histogram_quantile(histogram, 0.5), histogram_quantile(histogram, 0.95)
+    return (round(p50, 2) if p50 is not None else None, round(p95, 2) if p95 is not None else None)
 
 
 # --- time series ----------------------------------------------------------------------------------
@@ -175,9 +175,9 @@ _DAILY_HISTOGRAM_SQL = {
         "WHERE r.workspace_id = %s AND r.hour >= %s AND r.hour <= %s AND ({days}) GROUP BY 1, 2"
     ),
 }
-HISTOGRAM_CACHE_SECONDS = 24 * 3600
+PERCENTILE_CACHE_SECONDS = 24 * 3600
 # The entries are (p50, p95) per day; the prefix changed when they stopped being histograms.
-HISTOGRAM_CACHE_PREFIX = "metrics-pct"
+PERCENTILE_CACHE_PREFIX = "metrics-pct"
 
 
 def _daily_percentiles(
@@ -194,7 +194,7 @@ def _daily_percentiles(
     today (and the window's partial first day, hourly) is merged.
     """
     keys = {
-        day: ":".join([HISTOGRAM_CACHE_PREFIX, workspace_id, day.isoformat(), *map(str, fingerprint)])
+        day: ":".join([PERCENTILE_CACHE_PREFIX, workspace_id, day.isoformat(), *map(str, fingerprint)])
         for day, fingerprint in fingerprints.items()
     }
     cached = cache.get_many(list(keys.values()))
@@ -202,11 +202,8 @@ def _daily_percentiles(
     missing = sorted(day for day in keys if day not in result)
     if missing:
         merged = _merge_histograms(workspace_id, window, missing)
-        fresh = {
-            day: (_quantile(merged.get(day, {}), 0.5), _quantile(merged.get(day, {}), 0.95))
-            for day in missing
-        }
-        cache.set_many({keys[day]: fresh[day] for day in missing}, HISTOGRAM_CACHE_SECONDS)
+        fresh = {day: _p50_p95(merged.get(day, {})) for day in missing}
+        cache.set_many({keys[day]: fresh[day] for day in missing}, PERCENTILE_CACHE_SECONDS)
         result.update(fresh)
     return result
 

@@ -258,14 +258,12 @@ def _upsert(rows: Sequence[tuple[RollupKey, _Sums]]) -> None:
     head, row_sql, tail, table, histogram = _upsert_sql(vendor)
     if vendor == "sqlite":
         # One statement per row, each adding its own buckets with json_set: a third of the cost
-        # of the generic merge (two json_each scans, a UNION and a GROUP BY). This runs inside the
-        # only write lock, once per ingest request, so it goes straight to the driver in its "?"
-        # style (Django's cursor wrapper re-parses every statement with a regex).
-        with connection.wrap_database_errors:
-            for key, s in rows:
-                sql = head + row_sql + tail + _sqlite_bucket_adds(table, histogram, s.histogram)
-                params = _upsert_params(key, s) + [n for _, n in sorted(s.histogram.items())]
-                connection.connection.execute(sql.replace("%s", "?"), params)
+        # of the generic merge (two json_each scans, a UNION and a GROUP BY), inside the only
+        # write lock, once per ingest request.
+        for key, s in rows:
+            sql = head + row_sql + tail + _sqlite_bucket_adds(table, histogram, s.histogram)
+            params = _upsert_params(key, s) + [n for _, n in sorted(s.histogram.items())]
+            connection.execute_direct(sql, params)
         return
     merge = _MERGE_SQL[vendor].format(table=table, col=histogram)
     max_params = connection.features.max_query_params or 10_000
