@@ -249,15 +249,8 @@ class KeysetPagination(PagePagination):
             self.next_cursor = _encode_cursor(page[-1]) if page and more else None
             return page
         _, self.limit = self.parse(request)
-        if raw:
-            created, pk = _decode_cursor(raw)
-            # "created_at <= c, minus the rows at c already shown" rather than "created_at < c OR
-            # (created_at = c AND id < pk)": SQLite cannot seek an index on the OR form and scans
-            # from the top of the table, which made a page deep in a million rows take a second.
-            queryset = queryset.filter(created_at__lte=created).exclude(created_at=created, id__gte=pk)
-        rows = list(queryset.order_by("-created_at", "-id")[: self.limit + 1])
-        self.next_cursor = _encode_cursor(rows[self.limit - 1]) if len(rows) > self.limit else None
-        return rows[: self.limit]
+        rows, self.next_cursor = keyset_rows(queryset, raw, self.limit)
+        return rows
 
     def get_paginated_response(self, data: Any) -> Response:
         if not self.keyset:
@@ -281,6 +274,19 @@ class _Counted:
 
     def __getitem__(self, item: Any) -> Any:
         return self.queryset[item]
+
+
+def keyset_rows(queryset: Any, cursor: str, limit: int) -> tuple[list[Any], str | None]:
+    """One page newest first after ``cursor`` (empty: the first page), and the next page's cursor."""
+    if cursor:
+        created, pk = _decode_cursor(cursor)
+        # "created_at <= c, minus the rows at c already shown" rather than "created_at < c OR
+        # (created_at = c AND id < pk)": SQLite cannot seek an index on the OR form and scans
+        # from the top of the table, which made a page deep in a million rows take a second.
+        queryset = queryset.filter(created_at__lte=created).exclude(created_at=created, id__gte=pk)
+    rows = list(queryset.order_by("-created_at", "-id")[: limit + 1])
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 def _encode_cursor(row: Any) -> str:

@@ -57,22 +57,25 @@ def _redis_ok() -> bool:
         return False
 
 
-@require_safe
-def health_deep(request: HttpRequest) -> JsonResponse:
-    """Checks the database, the prompt store and Redis (when configured); 503 when any fails.
-
-    The ``sqlite`` key names the database check on every backend, as the original's clients expect.
-    """
-    db_ok = _database_ok()
-    checks = {"sqlite": db_ok, "driver": storage_healthy()}
+def dependency_checks() -> dict[str, bool]:
+    """Each dependency and whether it answers: the database (named ``sqlite`` on every backend, as
+    the original's clients expect), the prompt store and Redis when configured."""
+    checks = {"sqlite": _database_ok(), "driver": storage_healthy()}
     if settings.REDIS_URL:
         checks["redis"] = _redis_ok()
+    return checks
+
+
+@require_safe
+def health_deep(request: HttpRequest) -> JsonResponse:
+    """Checks the database, the prompt store and Redis (when configured); 503 when any fails."""
+    checks = dependency_checks()
     healthy = all(checks.values())
     body = {
         "status": "ok" if healthy else "degraded",
         "checks": {name: "ok" if ok else "error" for name, ok in checks.items()},
         "dbType": "postgresql" if connection.vendor == "postgresql" else "sqlite",
-        "dbConnected": db_ok,
+        "dbConnected": checks["sqlite"],
         "driverType": settings.DRIVER,
         "reconciliationRunning": False,
     }

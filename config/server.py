@@ -165,18 +165,21 @@ def _bootstrap_admin_key() -> None:
     )
 
 
-def _static_fingerprint(sources: list[Path]) -> str:
+def _static_fingerprint() -> str:
     from importlib.metadata import PackageNotFoundError, version
+
+    from django.contrib.staticfiles.finders import get_finders
 
     try:
         parts = [version("promptmetrics"), version("django")]
     except PackageNotFoundError:
         parts = ["source"]
-    for source in sources:
-        for file in sorted(source.rglob("*")):
-            if file.is_file():
-                parts.append(f"{file}:{file.stat().st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    # Every file collectstatic would copy (project, apps, plotly.js): an edited stylesheet in an
+    # editable install changes no version number.
+    for finder in get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            parts.append(f"{storage.path(path)}:{storage.get_modified_time(path).timestamp()}")
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
 
 def _collect_static() -> None:
@@ -184,7 +187,7 @@ def _collect_static() -> None:
     from django.core.management import call_command
 
     stamp = Path(settings.STATIC_ROOT) / ".fingerprint"
-    fingerprint = _static_fingerprint([Path(p) for p in settings.STATICFILES_DIRS])
+    fingerprint = _static_fingerprint()
     if stamp.exists() and stamp.read_text() == fingerprint:
         return
     _out("Collecting static files...")

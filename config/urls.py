@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from config.api import router
@@ -50,6 +50,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^git/(?P<workspace>[A-Za-z0-9_-]{1,128})\.git/(?P<service_path>.*)$", git_http_view),
     path("otlp/v1/traces", otlp_traces_view, name="otlp-traces"),
+    path("", include("dashboard.urls")),
     # Anything else is a JSON 404 (also with DEBUG on, where handler404 is not used).
     re_path(r"^", not_found_view),
 ]

@@ -108,7 +108,13 @@ def _p50_p95(histogram: dict[int, int]) -> tuple[float | None, float | None]:
 
 
 def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
-    """Per UTC day: requests, tokens, cost, latency (avg, p50, p95 from the rollups' histograms),
+    return _series(workspace_id, window)[0]
+
+
+def _series(workspace_id: str, window: Window) -> tuple[dict[str, Any], dict[date, dict[int, int]]]:
+    """The time series and the merged latency histogram of each day in it.
+
+    Per UTC day: requests, tokens, cost, latency (avg, p50, p95 from the rollups' histograms),
     run error rate and log error rate. Days without logs are zeros; their latencies are null
     (there is no latency to report, as upstream's AVG of no rows)."""
     sums = {
@@ -133,7 +139,7 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
         for day, row in sums.items()
         if row["latency_count"]
     }
-    percentiles = _daily_percentiles(workspace_id, window, fingerprints)
+    histograms = _daily_histograms(workspace_id, window, fingerprints)
     runs = {
         row["day"]: row
         for row in _runs(workspace_id, window)
@@ -145,7 +151,7 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
     daily = []
     for d in window.days:
         s, r = sums.get(d, {}), runs.get(d, {})
-        p50, p95 = percentiles.get(d, (None, None))
+        p50, p95 = _p50_p95(histograms.get(d, {}))
         daily.append(
             {
                 "date": d.isoformat(),
@@ -159,7 +165,36 @@ def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
                 "log_error_rate": _ratio(s.get("errors"), s.get("requests")),
             }
         )
-    return {**window.head(), "daily": daily}
+    return {**window.head(), "daily": daily}, histograms
+
+
+def overview(*, workspace_id: str, window: Window) -> dict[str, Any]:
+    """The dashboard's figures for a window: totals, p50/p95 latency over the whole window (the
+    days' cached histograms merged) and the daily series they come from."""
+    series, histograms = _series(workspace_id, window)
+    totals = _rollups(workspace_id, window).aggregate(
+        requests=SafeSum("request_count"),
+        errors=SafeSum("error_count"),
+        tokens_in=SafeSum("tokens_in"),
+        tokens_out=SafeSum("tokens_out"),
+        cost=Sum("cost_usd"),
+    )
+    merged: dict[int, int] = defaultdict(int)
+    for histogram in histograms.values():
+        for bucket, count in histogram.items():
+            merged[bucket] += count
+    p50, p95 = _p50_p95(merged)
+    return {
+        "requests": _int(totals["requests"]),
+        "tokens_in": _int(totals["tokens_in"]),
+        "tokens_out": _int(totals["tokens_out"]),
+        "cost_usd": _cost(totals["cost"]),
+        "error_rate": _ratio(totals["errors"], totals["requests"]),
+        "p50_latency_ms": p50,
+        "p95_latency_ms": p95,
+        "active_prompts": _active_prompts(workspace_id),
+        "daily": series["daily"],
+    }
 
 
 # The rollups' histograms summed per UTC day and bucket by the database's JSON table functions.
@@ -175,26 +210,27 @@ _DAILY_HISTOGRAM_SQL = {
         "WHERE r.workspace_id = %s AND r.hour >= %s AND r.hour <= %s AND ({days}) GROUP BY 1, 2"
     ),
 }
-PERCENTILE_CACHE_SECONDS = 24 * 3600
-# The entries are (p50, p95) per day; the prefix changed when they stopped being histograms.
-PERCENTILE_CACHE_PREFIX = "metrics-pct"
+HISTOGRAM_CACHE_SECONDS = 24 * 3600
+# The entries are each day's merged latency histogram ({bucket: count}, a few dozen buckets).
+HISTOGRAM_CACHE_PREFIX = "metrics-hist"
 
 
-def _daily_percentiles(
+def _daily_histograms(
     workspace_id: str, window: Window, fingerprints: dict[date, tuple[int, ...]]
-) -> dict[date, tuple[float | None, float | None]]:
-    """Each day's p50 and p95 latency, from the day's merged latency histogram.
+) -> dict[date, dict[int, int]]:
+    """Each day's merged latency histogram, from which the day's (and the window's) p50 and p95
+    are read.
 
     Merging is the costly part of a time series (a GROUP BY over every bucket of every hourly row:
-    ~0.5 s for 30 days of 20 busy prompt versions), then reading two percentiles off each merged
-    histogram, and a past day's rollups rarely change. So a day's percentiles are cached under a
-    fingerprint of its rows read by the sums query (row count, highest id, latency count and sum):
-    any upsert that adds a latency, any rebuild (new ids) or deletion changes it, so a stale entry
-    is never read and nothing needs invalidating, on any process or node. In steady state only
-    today (and the window's partial first day, hourly) is merged.
+    ~0.5 s for 30 days of 20 busy prompt versions), and a past day's rollups rarely change. So a
+    day's histogram is cached under a fingerprint of its rows read by the sums query (row count,
+    highest id, latency count and sum): any upsert that adds a latency, any rebuild (new ids) or
+    deletion changes it, so a stale entry is never read and nothing needs invalidating, on any
+    process or node. In steady state only today (and the window's partial first day, hourly) is
+    merged.
     """
     keys = {
-        day: ":".join([PERCENTILE_CACHE_PREFIX, workspace_id, day.isoformat(), *map(str, fingerprint)])
+        day: ":".join([HISTOGRAM_CACHE_PREFIX, workspace_id, day.isoformat(), *map(str, fingerprint)])
         for day, fingerprint in fingerprints.items()
     }
     cached = cache.get_many(list(keys.values()))
@@ -202,8 +238,8 @@ def _daily_percentiles(
     missing = sorted(day for day in keys if day not in result)
     if missing:
         merged = _merge_histograms(workspace_id, window, missing)
-        fresh = {day: _p50_p95(merged.get(day, {})) for day in missing}
-        cache.set_many({keys[day]: fresh[day] for day in missing}, PERCENTILE_CACHE_SECONDS)
+        fresh = {day: dict(merged.get(day, {})) for day in missing}
+        cache.set_many({keys[day]: fresh[day] for day in missing}, HISTOGRAM_CACHE_SECONDS)
         result.update(fresh)
     return result
 

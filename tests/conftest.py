@@ -47,7 +47,7 @@ def _reset_caches() -> None:
         # Prompt generations, shared pointers and merged metric histograms outlive the rolled-back
         # rows they describe.
         cache.delete_pattern("prompt-*")
-        cache.delete_pattern("metrics-pct*")
+        cache.delete_pattern("metrics-*")
     else:
         cache.clear()
 

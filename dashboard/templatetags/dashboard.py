@@ -1,0 +1,71 @@
+"""Formatting for the dashboard's numbers: units always shown, thousands separated, nulls as "–"."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.http import HttpRequest
+
+register = template.Library()
+NONE = "–"
+
+
+@register.filter
+def num(value: float | int | None, digits: int = 0) -> str:
+    if value is None:
+        return NONE
+    return f"{value:,.{digits}f}"
+
+
+@register.filter
+def usd(value: float | None) -> str:
+    """Dollars with enough digits for per-call costs: $12.34, $0.0042."""
+    if value is None:
+        return NONE
+    if value == 0:
+        return "$0.00"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if abs(value) >= 0.0001 else f"${value:.2e}"
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    if value is None:
+        return NONE
+    if value >= 10_000:
+        return f"{value / 1000:,.1f} s"
+    return f"{value:,.0f} ms"
+
+
+@register.filter
+def pct(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return NONE
+    return f"{value * 100:.{digits}f} %"
+
+
+@register.filter
+def duration(start: datetime | None, end: datetime | None) -> str:
+    """``start|duration:end`` in ms or s; "–" when either end is missing."""
+    if start is None or end is None:
+        return NONE
+    return ms((end - start) / timedelta(milliseconds=1))
+
+
+@register.simple_tag(takes_context=True)
+def query(context: dict[str, Any], **changes: Any) -> str:
+    """This page's query string with ``changes`` applied (None removes a parameter), e.g. the
+    window tabs: ``{% query window="24h" %}``. A page cursor never survives a change."""
+    request: HttpRequest = context["request"]
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    params.pop("page", None)
+    for name, value in changes.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = str(value)
+    return f"?{params.urlencode()}"

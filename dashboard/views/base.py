@@ -1,0 +1,68 @@
+"""The one base of every dashboard page: login, workspace access, roles and tenant scoping.
+
+Tenant isolation is enforced here and only here: pages reach rows through ``scoped()``, which
+filters on the session's workspace, and through ``scoped_or_404()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.generic import TemplateView
+
+from dashboard.access import Access, access_for
+from tenancy.context import Actor, actor_from_request
+from tenancy.models import Role
+
+M = TypeVar("M", bound=Model)
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    # The sidebar entry this page belongs to, and the page's title.
+    nav = ""
+    title = ""
+    # Reading takes ``read_role``; any other method (moving a label, minting a key) ``write_role``.
+    read_role: str = Role.VIEWER
+    write_role: str = Role.EDITOR
+    access: Access
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        access = access_for(request)
+        if access is None:
+            return render(request, "dashboard/no_workspace.html", {"title": "No workspace"}, status=403)
+        self.access = access
+        needed = self.read_role if request.method in _SAFE else self.write_role
+        if not access.allows(needed):
+            context = {"access": access, "title": "Not allowed", "needed": Role(needed).label}
+            return render(request, "dashboard/forbidden.html", context, status=403)
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def workspace_id(self) -> str:
+        return self.access.workspace.id
+
+    def actor(self) -> Actor:
+        return actor_from_request(self.request)
+
+    def scoped(self, source: type[M] | QuerySet[M]) -> QuerySet[M]:
+        queryset = source if isinstance(source, QuerySet) else source._default_manager.all()
+        return queryset.filter(workspace_id=self.workspace_id)
+
+    def scoped_or_404(self, source: type[M] | QuerySet[M], **lookup: Any) -> M:
+        try:
+            return self.scoped(source).get(**lookup)
+        except (self.scoped(source).model.DoesNotExist, ValueError):
+            raise Http404("Not found in this workspace") from None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.setdefault("title", self.title)
+        context.update(access=self.access, nav=self.nav)
+        return context

@@ -1,0 +1,78 @@
+"""The overview: a window's traffic, cost and latency, top prompts by tokens, recent runs, health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.urls import path
+from django.utils import timezone
+
+from config.health import dependency_checks
+from dashboard import charts
+from dashboard.views.base import DashboardView
+from telemetry import metrics
+from telemetry.models import Run
+
+# The API's windows (7/30/90 days) and a last-24-hours view for the day's incident.
+WINDOWS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
+DEFAULT_WINDOW = "7d"
+RECENT_RUNS = 10
+
+
+def health_panel() -> list[dict[str, Any]]:
+    """The rows of the system health panel, shared by the overview and operations."""
+    checks = dependency_checks()
+    rows = [
+        {"name": "Database", "detail": connection.vendor, "ok": checks["sqlite"]},
+        {"name": "Prompt storage", "detail": f"{settings.DRIVER} driver", "ok": checks["driver"]},
+        {
+            "name": "Redis",
+            "detail": "cache and rate limits" if settings.REDIS_URL else "not configured (per-process cache)",
+            "ok": checks.get("redis"),
+        },
+        # Logs, spans and results are committed before the API answers: nothing queues.
+        {"name": "Ingest lag", "detail": "none: ingest is synchronous", "ok": True},
+    ]
+    return rows
+
+
+class OverviewView(DashboardView):
+    template_name = "dashboard/overview.html"
+    nav = "overview"
+    title = "Overview"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        name = self.request.GET.get("window", DEFAULT_WINDOW)
+        if name not in WINDOWS:
+            name = DEFAULT_WINDOW
+        now = timezone.now()
+        window = metrics.Window(name=name, start=now - timedelta(days=WINDOWS[name]), end=now)
+        figures = metrics.overview(workspace_id=self.workspace_id, window=window)
+        by_prompt = metrics.prompt_metrics(workspace_id=self.workspace_id, window=window, limit=1000)[
+            "prompts"
+        ]
+        runs = (
+            self.scoped(Run)
+            .filter(created_at__gte=window.first_hour)
+            .select_related("trace")
+            .order_by("-created_at", "-id")[:RECENT_RUNS]
+        )
+        context.update(
+            windows=list(WINDOWS),
+            window=name,
+            figures=figures,
+            cost_latency=charts.cost_latency(figures["daily"]),
+            tokens_by_prompt=charts.tokens_by_prompt(by_prompt) if by_prompt else None,
+            recent_runs=list(runs),
+            health=health_panel(),
+            has_logs=metrics.log_count(workspace_id=self.workspace_id) > 0,
+            server_url=self.request.build_absolute_uri("/").rstrip("/"),
+        )
+        return context
+
+
+urlpatterns = [path("", OverviewView.as_view(), name="overview")]
