@@ -229,7 +229,9 @@ def span_waterfall(spans: Iterable[SpanLike]) -> dict[str, Any]:
                 "base": base,
                 "marker": {"color": colours, "line": {"width": 0}},
                 "customdata": custom,
-                "hovertemplate": "%{customdata[0]}<br>%{customdata[1]} · %{customdata[2]:.1f} ms<extra></extra>",
+                "hovertemplate": (
+                    "%{customdata[0]}<br>%{customdata[1]} · %{customdata[2]:.1f} ms<extra></extra>"
+                ),
             }
         ],
         "layout": _layout(

@@ -25,7 +25,7 @@ RECENT_RUNS = 10
 def health_panel() -> list[dict[str, Any]]:
     """The rows of the system health panel, shared by the overview and operations."""
     checks = dependency_checks()
-    rows = [
+    return [
         {"name": "Database", "detail": connection.vendor, "ok": checks["sqlite"]},
         {"name": "Prompt storage", "detail": f"{settings.DRIVER} driver", "ok": checks["driver"]},
         {
@@ -36,7 +36,6 @@ def health_panel() -> list[dict[str, Any]]:
         # Logs, spans and results are committed before the API answers: nothing queues.
         {"name": "Ingest lag", "detail": "none: ingest is synchronous", "ok": True},
     ]
-    return rows
 
 
 class OverviewView(DashboardView):
