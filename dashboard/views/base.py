@@ -42,7 +42,12 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         if not access.allows(needed):
             context = {"access": access, "title": "Not allowed", "needed": Role(needed).label}
             return render(request, "dashboard/forbidden.html", context, status=403)
-        return super().dispatch(request, *args, **kwargs)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except Http404:
+            # A page of the dashboard, not the API's JSON 404: the user keeps the sidebar.
+            context = {"access": access, "title": "Not found", "nav": self.nav}
+            return render(request, "dashboard/not_found.html", context, status=404)
 
     @property
     def workspace_id(self) -> str:
