@@ -22,14 +22,15 @@ SCORE_COLOUR = "#2f6fdf"
 BAND_FILL = "rgba(47, 111, 223, 0.18)"
 THRESHOLD_COLOUR = "#d9453b"
 
-_MARGIN = {"l": 56, "r": 56, "t": 24, "b": 40}
+_MARGIN = {"l": 56, "r": 56, "t": 36, "b": 40}
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
     return {
         "margin": dict(_MARGIN),
         "hovermode": "x unified",
-        "legend": {"orientation": "h", "y": -0.18},
+        # Above the plot: below it, the legend collides with the x axis title.
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         "height": 320,
         **extra,
     }

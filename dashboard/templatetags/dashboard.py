@@ -21,14 +21,14 @@ def num(value: float | int | None, digits: int = 0) -> str:
 
 @register.filter
 def usd(value: float | None) -> str:
-    """Dollars with enough digits for per-call costs: $12.34, $0.0042."""
+    """Dollars: cents from a dime up ($12.34, $0.90), four significant digits below ($0.0042)."""
     if value is None:
         return NONE
     if value == 0:
         return "$0.00"
-    if abs(value) >= 1:
+    if abs(value) >= 0.1:
         return f"${value:,.2f}"
-    return f"${value:.4f}" if abs(value) >= 0.0001 else f"${value:.2e}"
+    return f"${value:.4g}" if abs(value) >= 1e-4 else f"${value:.2e}"
 
 
 @register.filter

@@ -1,0 +1,64 @@
+"""The overview and the page frame in a real browser: charts drawn, window tabs, the switcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboard.test_overview import log
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def logged(api, make_key) -> None:
+    _, key = make_key("read,write", workspace="acme")
+    logs = [log("welcome", tokens_in=100, tokens_out=40, cost=0.02, latency=300 + i) for i in range(20)]
+    logs += [log("summarize", tokens_in=900, tokens_out=90, cost=0.1, latency=1200) for _ in range(5)]
+    assert api.post("/v1/logs", key=key, workspace="acme", json=logs).status_code == 202
+    for name in ("nightly-etl", "support-agent"):
+        api.post("/v1/runs", key=key, workspace="acme", json={"workflow_name": name, "status": "completed"})
+
+
+def test_the_overview_draws_both_charts_and_switches_windows(tab_as, logged) -> None:
+    tab = tab_as("viewer", "acme")
+    tab.goto("/")
+    page = tab.page
+    page.wait_for_selector("#cost-latency svg.main-svg")
+    page.wait_for_selector("#tokens-by-prompt svg.main-svg")
+    assert page.locator("#tokens-by-prompt .bars path").count() >= 4  # two prompts, in and out
+    assert page.locator("[data-card=requests]").inner_text() == "25"
+    tab.screenshot("overview")
+    page.get_by_role("link", name="30d").click()
+    page.wait_for_url("**/?window=30d")
+    page.wait_for_selector("#cost-latency svg.main-svg")
+    assert page.locator(".tabs [aria-current=page]").inner_text() == "30d"
+    assert "nightly-etl" in page.locator("main").inner_text()
+
+
+def test_the_switcher_changes_workspace_on_selection(tab_as, member) -> None:
+    user = member("viewer", "acme", username="ada")
+    member("viewer", "beta", username="ada")
+    tab = tab_as(user=user)
+    tab.goto("/")
+    assert "acme · the last 7d" in tab.page.locator(".page-header").inner_text()
+    tab.page.select_option("#workspace-switcher", "beta")
+    tab.page.wait_for_function("document.querySelector('.page-header').innerText.includes('beta')")
+    assert tab.page.locator("#workspace-switcher").input_value() == "beta"
+
+
+def test_the_sign_in_form_works_in_the_browser(browser, live_server, member) -> None:
+    member("viewer", "acme", username="grace")
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.goto(live_server.url + "/logs")
+    assert "/login?next=/logs" in page.url
+    page.get_by_label("Username").fill("grace")
+    page.get_by_label("Password").fill("pw-for-tests-only")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/logs")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+    context.close()
+    assert not errors
