@@ -75,6 +75,30 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+_A11Y_SCRIPT = """() => {
+  const problems = [];
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden" || el.type === "submit" || !visible(el)) continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label")
+      || el.getAttribute("aria-labelledby");
+    if (!named) problems.push(`unlabelled ${el.tagName.toLowerCase()} name=${el.name}`);
+  }
+  for (const el of document.querySelectorAll("[role=img]")) {
+    if (!el.getAttribute("aria-label")) problems.push("unnamed image " + el.id);
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    // Plotly's own toolbar (shown on hover) names its buttons with data-title tooltips.
+    if (el.closest(".modebar")) continue;
+    if (visible(el) && !el.textContent.trim() && !el.getAttribute("aria-label") && !el.title)
+      problems.push("control without a name: " + el.outerHTML.slice(0, 80));
+  }
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) problems.push(`${h1} h1 elements`);
+  return problems;
+}"""
+
+
 class Tab:
     """A browser page with what went wrong on it: console errors, uncaught exceptions, failed or
     4xx/5xx requests (expected ones are declared with ``allow``)."""
@@ -84,10 +108,19 @@ class Tab:
         self.problems: list[str] = []
         self.allowed: list[re.Pattern[str]] = []
         self.shots = 0
-        page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("requestfailed", lambda req: self.problems.append(f"failed: {req.url} {req.failure}"))
         page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        # Chromium also logs an allowed error response (a 422 form page) as "Failed to load resource".
+        url = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and any(p.search(url) for p in self.allowed):
+            return
+        self.problems.append(f"console: {message.text}")
 
     def _response(self, response: Any) -> None:
         if response.status >= 400 and not any(p.search(response.url) for p in self.allowed):
@@ -101,6 +134,11 @@ class Tab:
         response = self.page.goto(self.base_url + path)
         self.page.wait_for_load_state("networkidle")
         return response
+
+    def accessibility_problems(self) -> list[str]:
+        """What a screen-reader or keyboard user would trip over on the current page: form fields
+        without a label, images of charts without a name, more or fewer than one h1."""
+        return self.page.evaluate(_A11Y_SCRIPT)
 
     def screenshot(self, name: str = "") -> None:
         self.shots += 1
@@ -129,6 +167,8 @@ def tab_as(
 
     yield make
     for tab in tabs:
+        if not tab.page.url.startswith("about:"):
+            tab.problems += [f"a11y: {problem} ({tab.page.url})" for problem in tab.accessibility_problems()]
         if not tab.shots:
             tab.screenshot()
     for context in contexts:
