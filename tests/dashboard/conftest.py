@@ -154,11 +154,13 @@ def tab_as(
     tabs: list[Tab] = []
     contexts: list[Any] = []
 
-    def make(role: str = "viewer", workspace: str = "acme", *, user: Any = None) -> Tab:
+    def make(
+        role: str = "viewer", workspace: str = "acme", *, user: Any = None, color_scheme: str = "light"
+    ) -> Tab:
         client = Client()
         client.force_login(user or member(role, workspace))
         cookie = client.cookies["sessionid"]
-        context = browser.new_context(viewport={"width": 1360, "height": 900})
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, color_scheme=color_scheme)
         context.add_cookies([{"name": "sessionid", "value": cookie.value, "url": live_server.url}])
         contexts.append(context)
         tab = Tab(context.new_page(), live_server.url, request.node.name)

@@ -35,6 +35,20 @@ def test_the_overview_draws_both_charts_and_switches_windows(tab_as, logged) -> 
     assert "nightly-etl" in page.locator("main").inner_text()
 
 
+def test_the_dark_theme_follows_the_system_preference(tab_as, logged) -> None:
+    light, dark = tab_as("viewer", "acme"), tab_as("viewer", "acme", color_scheme="dark")
+    backgrounds = []
+    for tab in (light, dark):
+        tab.goto("/")
+        tab.page.wait_for_selector("#cost-latency svg.main-svg")
+        backgrounds.append(tab.page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    assert backgrounds == ["rgb(247, 248, 250)", "rgb(17, 20, 24)"]
+    # The chart's text takes the theme's colour too (app.js reads the CSS variables).
+    tick = dark.page.locator("#cost-latency .xtick text").first
+    assert tick.evaluate("el => el.style.fill") == "rgb(230, 233, 238)"
+    dark.screenshot("overview-dark")
+
+
 def test_the_switcher_changes_workspace_on_selection(tab_as, member) -> None:
     user = member("viewer", "acme", username="ada")
     member("viewer", "beta", username="ada")
