@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Max, Min, QuerySet, Sum
+from django.db.models import F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from config.api import not_found, validation_failed
@@ -241,3 +241,78 @@ def result_count(*, workspace_id: str, since: datetime, until: datetime) -> int:
         workspace_id=workspace_id, hour__gte=since, hour__lte=until
     ).aggregate(n=Sum("result_count"))["n"]
     return int(total or 0)
+
+
+# --- the dashboard's summaries ---------------------------------------------------------------------
+
+
+def _ratio(part: Any, whole: Any) -> float | None:
+    return float(part) / float(whole) if whole else None
+
+
+def with_last_hour(queryset: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
+    """Annotate ``last_hour``: each suite's latest hour with results, a backward seek on the
+    rollups' (suite, hour) index."""
+    last = (
+        ResultRollup.objects.filter(evaluation=OuterRef("pk"), result_count__gt=0)
+        .order_by("-hour")
+        .values("hour")[:1]
+    )
+    return queryset.annotate(last_hour=Subquery(last))
+
+
+def latest_day_scores(evaluations: list[Evaluation]) -> dict[int, dict[str, Any]]:
+    """Per suite (annotated by ``with_last_hour``): the UTC day of its latest results, that day's
+    average score, result count and pass rate; one query for the whole list."""
+    days = {e.pk: floor_hour(e.last_hour).replace(hour=0) for e in evaluations if e.last_hour is not None}
+    if not days:
+        return {}
+    condition = Q()
+    for evaluation_id, day in days.items():
+        condition |= Q(evaluation_id=evaluation_id, hour__gte=day, hour__lt=day + timedelta(days=1))
+    sums = (
+        ResultRollup.objects.filter(condition)
+        .order_by()
+        .values("evaluation_id")
+        .annotate(**{name: Sum(name) for name in _SUMS})
+    )
+    return {
+        row["evaluation_id"]: {
+            "day": days[row["evaluation_id"]].date(),
+            "results": int(row["result_count"] or 0),
+            "score": _ratio(row["score_sum"], row["score_count"]),
+            "pass_rate": _ratio(row["passed_count"], row["judged_count"]),
+        }
+        for row in sums
+    }
+
+
+def window_totals(*, evaluation: Evaluation, since: datetime) -> dict[str, Any]:
+    """Results, average score and pass/fail counts from ``since`` (a UTC day start, as the trend
+    counts its days) until now."""
+    sums = ResultRollup.objects.filter(
+        evaluation=evaluation, hour__gte=since, hour__lte=timezone.now()
+    ).aggregate(**{name: Sum(name) for name in _SUMS})
+    results, passed = int(sums["result_count"] or 0), int(sums["passed_count"] or 0)
+    judged = int(sums["judged_count"] or 0)
+    return {
+        "results": results,
+        "average": _ratio(sums["score_sum"], sums["score_count"]),
+        "passed": passed,
+        "failed": judged - passed,
+        "unjudged": results - judged,
+        "pass_rate": _ratio(passed, judged),
+    }
+
+
+def versions_by_first_result(*, evaluation: Evaluation) -> list[str]:
+    """The suite's prompt versions with results, oldest first (by their first result's hour)."""
+    rows = (
+        ResultRollup.objects.filter(evaluation=evaluation)
+        .exclude(version_tag="")
+        .order_by()
+        .values("version_tag")
+        .annotate(first=Min("hour"))
+        .order_by("first", "version_tag")
+    )
+    return [row["version_tag"] for row in rows]

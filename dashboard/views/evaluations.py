@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
+from django.urls import path, reverse
 
 from config.api import ApiError
 from config.errors import Conflict
@@ -31,10 +30,8 @@ from evaluations.models import (
     Evaluation,
     EvaluationResult,
     PassRule,
-    ResultRollup,
     ScoreType,
 )
-from telemetry.rollups import floor_hour
 
 PAGE_SIZE = 50
 RESULTS_PAGE = 25
@@ -47,58 +44,11 @@ RULE_SIGNS = {PassRule.GTE: "≥", PassRule.GT: ">", PassRule.LTE: "≤", PassRu
 FORM_TEXT = ("name", "prompt_name", "version_tag", "description")
 
 
-def _int(value: Any) -> int:
-    # PostgreSQL sums bigints as numeric (Decimal); SQLite's may be float.
-    return int(value or 0)
-
-
-def _ratio(part: Any, whole: Any) -> float | None:
-    return float(part) / float(whole) if whole else None
-
-
 def _trace_url(trace_id: str) -> str | None:
-    """The trace page of a result, when the dashboard has one (the telemetry pages own it)."""
-    if not trace_id:
-        return None
-    try:
-        return reverse("dashboard:trace", args=[trace_id])
-    except NoReverseMatch:
-        return None
+    return reverse("dashboard:trace", args=[trace_id]) if trace_id else None
 
 
 # --- the list and the create form -----------------------------------------------------------------
-
-
-def latest_scores(rollups: Any, last_hours: dict[int, datetime]) -> dict[int, dict[str, Any]]:
-    """Per suite: the UTC day of its latest results (from the hour of its latest rollup), that
-    day's average score, result count and pass rate; one query for the whole page."""
-    days = {pk: floor_hour(hour).replace(hour=0) for pk, hour in last_hours.items() if hour is not None}
-    if not days:
-        return {}
-    condition = Q()
-    for evaluation_id, day in days.items():
-        condition |= Q(evaluation_id=evaluation_id, hour__gte=day, hour__lt=day + timedelta(days=1))
-    sums = (
-        rollups.filter(condition)
-        .order_by()
-        .values("evaluation_id")
-        .annotate(
-            results=Sum("result_count"),
-            scored=Sum("score_count"),
-            total=Sum("score_sum"),
-            passed=Sum("passed_count"),
-            judged=Sum("judged_count"),
-        )
-    )
-    return {
-        row["evaluation_id"]: {
-            "day": days[row["evaluation_id"]].date(),
-            "results": _int(row["results"]),
-            "score": _ratio(row["total"], row["scored"]),
-            "pass_rate": _ratio(row["passed"], row["judged"]),
-        }
-        for row in sums
-    }
 
 
 def _form_body(data: Any) -> tuple[dict[str, Any], list[str]]:
@@ -149,17 +99,8 @@ class EvaluationsView(DashboardView):
             self.scoped(Evaluation).order_by("-created_at", "-id"),
             {"q": "Search", "prompt": "Prompt"},
         )
-        # Each suite's latest hour with results: a backward seek on the rollups' (suite, hour) index.
-        last_hour = (
-            self.scoped(ResultRollup)
-            .filter(evaluation=OuterRef("pk"), result_count__gt=0)
-            .order_by("-hour")
-            .values("hour")[:1]
-        )
-        page = numbered_page(
-            filtered.queryset.annotate(last_hour=Subquery(last_hour)), self.request, limit=PAGE_SIZE
-        )
-        latest = latest_scores(self.scoped(ResultRollup), {e.pk: e.last_hour for e in page.rows})
+        page = numbered_page(selectors.with_last_hour(filtered.queryset), self.request, limit=PAGE_SIZE)
+        latest = selectors.latest_day_scores(page.rows)
         context.update(
             filtered=filtered,
             page=page,
@@ -198,6 +139,10 @@ class EvaluationsView(DashboardView):
 
 
 # --- one evaluation -------------------------------------------------------------------------------
+
+
+def _day_start(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _signed(value: float | None, digits: int = 3) -> str:
@@ -256,7 +201,6 @@ class EvaluationView(DashboardView):
         if window not in selectors.WINDOWS:
             window = DEFAULT_WINDOW
         trend = selectors.trend(evaluation=evaluation, window=window, bucket="day")
-        rollups = self.scoped(ResultRollup).filter(evaluation=evaluation)
         results = keyset_page(
             self.scoped(EvaluationResult).filter(evaluation=evaluation).defer("metadata"),
             self.request,
@@ -285,47 +229,19 @@ class EvaluationView(DashboardView):
             window=window,
             has_results=any(point["count"] for point in trend["points"]),
             trend_figure=charts.score_trend(trend["points"], threshold=evaluation.threshold),
-            totals=self._window_totals(rollups, trend["start"]),
+            totals=selectors.window_totals(evaluation=evaluation, since=_day_start(trend["start"])),
             results=results,
             result_rows=[{"result": r, "trace_url": _trace_url(r.trace_id)} for r in results.rows],
             runs=runs,
             datasets=list(datasets),
-            **self._comparison(evaluation, rollups),
+            **self._comparison(evaluation),
         )
         return context
 
-    def _window_totals(self, rollups: Any, start: int) -> dict[str, Any]:
-        """Results, average score and pass/fail counts of the window's UTC days, as the trend
-        counts them."""
-        first = datetime.fromtimestamp(start, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        sums = rollups.filter(hour__gte=first, hour__lte=timezone.now()).aggregate(
-            results=Sum("result_count"),
-            scored=Sum("score_count"),
-            total=Sum("score_sum"),
-            passed=Sum("passed_count"),
-            judged=Sum("judged_count"),
-        )
-        results, passed, judged = _int(sums["results"]), _int(sums["passed"]), _int(sums["judged"])
-        return {
-            "results": results,
-            "average": _ratio(sums["total"], sums["scored"]),
-            "passed": passed,
-            "failed": judged - passed,
-            "unjudged": results - judged,
-            "pass_rate": _ratio(passed, judged),
-        }
-
-    def _comparison(self, evaluation: Evaluation, rollups: Any) -> dict[str, Any]:
+    def _comparison(self, evaluation: Evaluation) -> dict[str, Any]:
         """The version comparison: the versions asked for in ``?versions=``, else every version
         with results (the most recent 10), oldest first so the first is the baseline."""
-        seen = (
-            rollups.exclude(version_tag="")
-            .order_by()
-            .values("version_tag")
-            .annotate(first=Min("hour"))
-            .order_by("first", "version_tag")
-        )
-        known = [row["version_tag"] for row in seen][-selectors.COMPARE_MAX_VERSIONS :]
+        known = selectors.versions_by_first_result(evaluation=evaluation)[-selectors.COMPARE_MAX_VERSIONS :]
         asked = self.request.GET.get("versions", "").strip()
         versions = asked or ",".join(known)
         result: dict[str, Any] = {
