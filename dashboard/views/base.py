@@ -9,17 +9,30 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.generic import TemplateView
 
+from config.api import ApiError
+from config.errors import Conflict
 from dashboard.access import Access, access_for
 from tenancy.context import Actor, actor_from_request
 from tenancy.models import Role
 
 M = TypeVar("M", bound=Model)
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def error_messages(exc: ApiError | Conflict | ValidationError) -> list[str]:
+    """What a service refused, in its own words: one message per invalid field, else its message."""
+    if isinstance(exc, ValidationError):
+        return list(exc.messages)
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, list) and fields:
+        return [str(field) for field in fields]
+    return [str(exc.message)]
 
 
 class DashboardView(LoginRequiredMixin, TemplateView):

@@ -20,7 +20,7 @@ from config.errors import Conflict
 from dashboard import charts
 from dashboard.filtering import apply_filters
 from dashboard.paging import Page, keyset_page, numbered_page
-from dashboard.views.base import DashboardView
+from dashboard.views.base import DashboardView, error_messages
 from evaluations import selectors, services
 from evaluations.filters import DatasetFilter, EvaluationFilter
 from evaluations.models import (
@@ -77,15 +77,6 @@ def _form_body(data: Any) -> tuple[dict[str, Any], list[str]]:
     return body, errors
 
 
-def _error_messages(exc: ApiError | Conflict) -> list[str]:
-    details = exc.details
-    if isinstance(details, dict) and isinstance(details.get("fields"), list):
-        return [str(message) for message in details["fields"]]
-    if isinstance(exc, Conflict) and isinstance(details, dict) and details.get("name"):
-        return [f'{exc.message}: an evaluation named "{details["name"]}" exists in this workspace.']
-    return [str(exc.message)]
-
-
 class EvaluationsView(DashboardView):
     template_name = "dashboard/evaluations/list.html"
     nav = "evaluations"
@@ -124,9 +115,9 @@ class EvaluationsView(DashboardView):
                     workspace_id=self.workspace_id, body=body, actor=self.actor()
                 )
             except ApiError as exc:
-                errors, status = _error_messages(exc), exc.status_code
+                errors, status = error_messages(exc), exc.status_code
             except Conflict as exc:
-                errors, status = _error_messages(exc), 409
+                errors, status = error_messages(exc), 409
             else:
                 messages.success(request, f"Evaluation {evaluation.name} created.")
                 return redirect("dashboard:evaluation", pk=evaluation.pk)
@@ -256,7 +247,7 @@ class EvaluationView(DashboardView):
         try:
             comparison = selectors.compare(evaluation=evaluation, versions=versions)
         except ApiError as exc:
-            result["comparison_errors"] = _error_messages(exc)
+            result["comparison_errors"] = error_messages(exc)
             return result
         result.update(comparison=comparison, comparison_rows=comparison_rows(comparison))
         return result

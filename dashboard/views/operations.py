@@ -25,7 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from config.api import ApiError
 from dashboard.filtering import apply_filters
 from dashboard.paging import numbered_page
-from dashboard.views.base import DashboardView
+from dashboard.views.base import DashboardView, error_messages
 from dashboard.views.overview import health_panel
 from registry.storage import StoreError, get_store
 from tenancy.filters import AuditLogFilter
@@ -47,13 +47,6 @@ class ApiKeyForm(forms.Form):
         error_messages={"required": "Choose at least one scope."},
     )
     expires_in_days = forms.IntegerField(min_value=1, max_value=36500, required=False)
-
-
-def _error_text(exc: ApiError | ValidationError) -> str:
-    if isinstance(exc, ApiError):
-        fields = exc.details.get("fields", []) if isinstance(exc.details, dict) else []
-        return " ".join([exc.message, *map(str, fields)])
-    return " ".join(exc.messages)
 
 
 @cache
@@ -154,7 +147,7 @@ class ApiKeyCreateView(OperationsView):
                     actor=self.actor(),
                 )
             except (ApiError, ValidationError) as exc:
-                form.add_error(None, _error_text(exc))
+                form.add_error(None, " ".join(error_messages(exc)))
             else:
                 request.session[NEW_KEY_SESSION] = {
                     "id": key.pk,

@@ -20,7 +20,7 @@ from pystache.parser import ParsingError
 
 from config.api import ApiError
 from dashboard.paging import numbered_page
-from dashboard.views.base import DashboardView
+from dashboard.views.base import DashboardView, error_messages
 from registry import documents, selectors, semver, services
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 from registry.rendering import render_document
@@ -295,7 +295,7 @@ class PromptLabelMoveView(PromptDetailView):
             )
         except ApiError as exc:
             context = self.get_context_data(
-                move={"label": label, "version": version}, move_error=_api_message(exc)
+                move={"label": label, "version": version}, move_error=" ".join(error_messages(exc))
             )
             return self.render_to_response(context, status=422)
         if previous is None:
@@ -445,13 +445,6 @@ def _event_action(event: PromptLabelEvent) -> str:
     if event.to_version_id is None:
         return "delete"
     return "create" if event.from_version_id is None else "move"
-
-
-def _api_message(exc: ApiError) -> str:
-    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-    if fields:
-        return f"{exc.message}: {'; '.join(str(field) for field in fields)}"
-    return str(exc.message)
 
 
 urlpatterns = [
