@@ -79,13 +79,13 @@ def cost_latency(daily: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def tokens_by_prompt(prompts: Sequence[dict[str, Any]], *, top: int = 10) -> dict[str, Any]:
-    """Tokens in and out per prompt (all versions together), the ``top`` largest, as stacked bars,
-    from the prompt metrics' rows."""
+    """Tokens in and out per prompt, the ``top`` largest, as stacked bars, from rows of
+    ``prompt_name``, ``tokens_in`` and ``tokens_out`` (rows of one prompt's versions add up)."""
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in prompts:
         entry = totals[row["prompt_name"] or "(no prompt)"]
-        entry[0] += row["total_tokens_in"]
-        entry[1] += row["total_tokens_out"]
+        entry[0] += int(row["tokens_in"] or 0)
+        entry[1] += int(row["tokens_out"] or 0)
     ranked = sorted(totals.items(), key=lambda item: (-(item[1][0] + item[1][1]), item[0]))[:top]
     # Largest at the top of a horizontal bar chart: Plotly draws the first category at the bottom.
     ranked.reverse()

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from config.api import ApiError
@@ -108,38 +108,10 @@ def _p50_p95(histogram: dict[int, int]) -> tuple[float | None, float | None]:
 
 
 def time_series(*, workspace_id: str, window: Window) -> dict[str, Any]:
-    return _series(workspace_id, window)[0]
-
-
-def _series(workspace_id: str, window: Window) -> tuple[dict[str, Any], dict[date, dict[int, int]]]:
-    """The time series and the merged latency histogram of each day in it.
-
-    Per UTC day: requests, tokens, cost, latency (avg, p50, p95 from the rollups' histograms),
+    """Per UTC day: requests, tokens, cost, latency (avg, p50, p95 from the rollups' histograms),
     run error rate and log error rate. Days without logs are zeros; their latencies are null
     (there is no latency to report, as upstream's AVG of no rows)."""
-    sums = {
-        row["day"]: row
-        for row in _rollups(workspace_id, window)
-        .annotate(day=utc_date("hour"))
-        .values("day")
-        .annotate(
-            requests=SafeSum("request_count"),
-            errors=SafeSum("error_count"),
-            tokens_in=SafeSum("tokens_in"),
-            tokens_out=SafeSum("tokens_out"),
-            cost=Sum("cost_usd"),
-            latency_count=SafeSum("latency_count"),
-            latency_sum=SafeSum("latency_sum_ms"),
-            rows=Count("id"),
-            last_id=Max("id"),
-        )
-    }
-    fingerprints = {
-        day: (row["rows"], row["last_id"], _int(row["latency_count"]), _int(row["latency_sum"]))
-        for day, row in sums.items()
-        if row["latency_count"]
-    }
-    histograms = _daily_histograms(workspace_id, window, fingerprints)
+    sums, histograms = _daily_log_sums(workspace_id, window)
     runs = {
         row["day"]: row
         for row in _runs(workspace_id, window)
@@ -165,25 +137,65 @@ def _series(workspace_id: str, window: Window) -> tuple[dict[str, Any], dict[dat
                 "log_error_rate": _ratio(s.get("errors"), s.get("requests")),
             }
         )
-    return {**window.head(), "daily": daily}, histograms
+    return {**window.head(), "daily": daily}
 
 
-def overview(*, workspace_id: str, window: Window) -> dict[str, Any]:
+def _daily_log_sums(
+    workspace_id: str, window: Window
+) -> tuple[dict[date, dict[str, Any]], dict[date, dict[int, int]]]:
+    """The rollups' sums per UTC day of the window, and each day's merged latency histogram."""
+    sums = {
+        row["day"]: row
+        for row in _rollups(workspace_id, window)
+        .annotate(day=utc_date("hour"))
+        .values("day")
+        .annotate(
+            requests=SafeSum("request_count"),
+            errors=SafeSum("error_count"),
+            tokens_in=SafeSum("tokens_in"),
+            tokens_out=SafeSum("tokens_out"),
+            cost=Sum("cost_usd"),
+            latency_count=SafeSum("latency_count"),
+            latency_sum=SafeSum("latency_sum_ms"),
+            rows=Count("id"),
+            last_id=Max("id"),
+        )
+    }
+    fingerprints = {
+        day: (row["rows"], row["last_id"], _int(row["latency_count"]), _int(row["latency_sum"]))
+        for day, row in sums.items()
+        if row["latency_count"]
+    }
+    return sums, _daily_histograms(workspace_id, window, fingerprints)
+
+
+def overview(*, workspace_id: str, window: Window, top: int = 10) -> dict[str, Any]:
     """The dashboard's figures for a window: totals, p50/p95 latency over the whole window (the
-    days' cached histograms merged) and the daily series they come from."""
-    series, histograms = _series(workspace_id, window)
-    totals = _rollups(workspace_id, window).aggregate(
-        requests=SafeSum("request_count"),
-        errors=SafeSum("error_count"),
-        tokens_in=SafeSum("tokens_in"),
-        tokens_out=SafeSum("tokens_out"),
-        cost=Sum("cost_usd"),
-    )
+    days' cached histograms merged), cost and percentiles per day, and the ``top`` prompts by
+    tokens. Three queries when the past days' histograms are cached (the time series' runs and
+    per-version run errors are not needed here, and were most of its cost at 1M logs)."""
+    sums, histograms = _daily_log_sums(workspace_id, window)
+    totals: dict[str, float] = defaultdict(float)
+    for row in sums.values():
+        for name in ("requests", "errors", "tokens_in", "tokens_out", "cost"):
+            totals[name] += row[name] or 0
     merged: dict[int, int] = defaultdict(int)
     for histogram in histograms.values():
         for bucket, count in histogram.items():
             merged[bucket] += count
     p50, p95 = _p50_p95(merged)
+    daily = []
+    for d in window.days:
+        day_p50, day_p95 = _p50_p95(histograms.get(d, {}))
+        cost = sums[d]["cost"] if d in sums else None
+        daily.append(
+            {
+                "date": d.isoformat(),
+                "total_cost_usd": _cost(cost),
+                "p50_latency_ms": day_p50,
+                "p95_latency_ms": day_p95,
+            }
+        )
     return {
         "requests": _int(totals["requests"]),
         "tokens_in": _int(totals["tokens_in"]),
@@ -193,7 +205,15 @@ def overview(*, workspace_id: str, window: Window) -> dict[str, Any]:
         "p50_latency_ms": p50,
         "p95_latency_ms": p95,
         "active_prompts": _active_prompts(workspace_id),
-        "daily": series["daily"],
+        "daily": daily,
+        "top_prompts": list(
+            _rollups(workspace_id, window)
+            .values("prompt_name")
+            .annotate(tokens_in=SafeSum("tokens_in"), tokens_out=SafeSum("tokens_out"))
+            .annotate(tokens=F("tokens_in") + F("tokens_out"))
+            .filter(tokens__gt=0)
+            .order_by("-tokens", "prompt_name")[:top]
+        ),
     }
 
 

@@ -51,9 +51,6 @@ class OverviewView(DashboardView):
         now = timezone.now()
         window = metrics.Window(name=name, start=now - timedelta(days=WINDOWS[name]), end=now)
         figures = metrics.overview(workspace_id=self.workspace_id, window=window)
-        by_prompt = metrics.prompt_metrics(workspace_id=self.workspace_id, window=window, limit=1000)[
-            "prompts"
-        ]
         runs = (
             self.scoped(Run)
             .filter(created_at__gte=window.first_hour)
@@ -65,7 +62,9 @@ class OverviewView(DashboardView):
             window=name,
             figures=figures,
             cost_latency=charts.cost_latency(figures["daily"]),
-            tokens_by_prompt=charts.tokens_by_prompt(by_prompt) if by_prompt else None,
+            tokens_by_prompt=charts.tokens_by_prompt(figures["top_prompts"])
+            if figures["top_prompts"]
+            else None,
             recent_runs=list(runs),
             health=health_panel(),
             has_logs=metrics.log_count(workspace_id=self.workspace_id) > 0,

@@ -37,12 +37,9 @@ def test_cost_and_latency_share_one_chart_on_two_axes() -> None:
 
 
 def test_tokens_by_prompt_adds_up_versions_and_keeps_the_top_ten_largest_on_top() -> None:
-    rows = [
-        {"prompt_name": f"p{i}", "version_tag": "1", "total_tokens_in": i * 10, "total_tokens_out": i}
-        for i in range(1, 13)
-    ]
-    rows.append({"prompt_name": "p1", "version_tag": "2", "total_tokens_in": 500, "total_tokens_out": 5})
-    rows.append({"prompt_name": "", "version_tag": "", "total_tokens_in": 1, "total_tokens_out": 0})
+    rows = [{"prompt_name": f"p{i}", "tokens_in": i * 10, "tokens_out": i} for i in range(1, 13)]
+    rows.append({"prompt_name": "p1", "tokens_in": 500.0, "tokens_out": 5})  # SQLite's TOTAL is a float
+    rows.append({"prompt_name": "", "tokens_in": 1, "tokens_out": None})
     tokens_in, tokens_out = charts.tokens_by_prompt(rows)["data"]
     assert len(tokens_in["y"]) == 10
     # Plotly draws the first category at the bottom: the largest comes last.

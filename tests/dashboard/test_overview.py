@@ -97,6 +97,18 @@ def test_a_new_workspace_shows_how_to_send_the_first_log(client_as) -> None:
     assert "No runs in this window." in page
 
 
+def test_the_first_log_snippet_is_accepted_by_the_api(client_as, api, make_key) -> None:
+    import html
+
+    page = html.unescape(client_as("viewer", "acme").get("/").content.decode())
+    workspace = re.search(r'-H "X-Workspace-Id: ([^"]+)"', page).group(1)
+    body = json.loads(re.search(r"-d '(\{.*?\})'", page, re.S).group(1))
+    _, key = make_key("ingest", workspace="acme")
+    assert workspace == "acme"
+    assert api.post("/v1/logs", key=key, workspace=workspace, json=body).status_code == 202
+    assert "Send your first log" not in client_as("viewer", "acme").get("/").content.decode()
+
+
 def test_recent_runs_link_to_their_pages(api, make_key, client_as) -> None:
     _, key = make_key("read,write", workspace="acme")
     for name in ("etl", "chat"):
