@@ -203,9 +203,15 @@ def ordered_spans(spans: Iterable[SpanLike]) -> list[tuple[SpanLike, int]]:
     return ordered
 
 
+def _tree_label(name: str, depth: int) -> str:
+    # Plotly right-aligns tick labels, so leading spaces would not show as indentation: a child is
+    # marked "└ ", a grandchild "· └ ", and so on.
+    return name if depth == 0 else "· " * (depth - 1) + "└ " + name
+
+
 def span_waterfall(spans: Iterable[SpanLike]) -> dict[str, Any]:
     """Spans as horizontal bars on a time axis (milliseconds from the trace's first start), in tree
-    order with names indented by depth, coloured by status. Spans without a start time have no
+    order with names marked by depth, coloured by status. Spans without a start time have no
     place on the axis and are left to the tree; a span not ended yet is drawn as an instant."""
     rows = [(span, depth) for span, depth in ordered_spans(spans) if span.start_time is not None]
     origin = min((span.start_time for span, _ in rows), default=None)
@@ -218,7 +224,7 @@ def span_waterfall(spans: Iterable[SpanLike]) -> dict[str, Any]:
         base.append(round(offset, 3))
         width.append(round(duration, 3))
         colours.append(STATUS_COLOURS.get(span.status, STATUS_COLOURS["unset"]))
-        labels.append("\u2003" * depth + span.name)
+        labels.append(_tree_label(span.name, depth))
         custom.append([span.span_id, span.status, round(duration, 3)])
     return {
         "data": [

@@ -66,6 +66,11 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def workspace_id(self) -> str:
         return self.access.workspace.id
 
+    @property
+    def server_url(self) -> str:
+        """This server's address as the browser reached it, for the snippets pages show."""
+        return self.request.build_absolute_uri("/").rstrip("/")
+
     def actor(self) -> Actor:
         return actor_from_request(self.request)
 
@@ -82,5 +87,5 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.setdefault("title", self.title)
-        context.update(access=self.access, nav=self.nav)
+        context.update(access=self.access, nav=self.nav, server_url=self.server_url)
         return context

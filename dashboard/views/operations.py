@@ -104,7 +104,6 @@ class OperationsView(DashboardView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         keys = self.scoped(ApiKey).order_by("-created_at", "-id")
-        server_url = self.request.build_absolute_uri("/").rstrip("/")
         storage = _storage()
         serves_git = getattr(get_store(), "repo_path", None) is not None
         context.setdefault("key_form", ApiKeyForm(initial={"scopes": [Scope.READ]}))
@@ -121,7 +120,7 @@ class OperationsView(DashboardView):
             scopes=Scope.choices,
             rate=_rate_limits(),
             storage=storage,
-            clone=_clone(server_url, self.workspace_id) if serves_git else None,
+            clone=_clone(self.server_url, self.workspace_id) if serves_git else None,
             key_env=KEY_ENV,
         )
         return context

@@ -68,7 +68,6 @@ class OverviewView(DashboardView):
             recent_runs=list(runs),
             health=health_panel(),
             has_logs=metrics.log_count(workspace_id=self.workspace_id) > 0,
-            server_url=self.request.build_absolute_uri("/").rstrip("/"),
         )
         return context
 

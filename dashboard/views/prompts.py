@@ -136,7 +136,6 @@ class PromptListView(DashboardView):
             page=page,
             rows=self._rows(page.rows),
             has_prompts=bool(page.rows) or bool(q) or self.scoped(Prompt).exists(),
-            server_url=self.request.build_absolute_uri("/").rstrip("/"),
         )
         return context
 

@@ -27,6 +27,7 @@ from dashboard import charts
 from dashboard.filtering import Filtered, apply_filters
 from dashboard.paging import keyset_page
 from dashboard.views.base import DashboardView
+from telemetry.api.representations import SPAN_FIELDS
 from telemetry.filters import LogFilter, RunFilter, TraceFilter
 from telemetry.models import LogRecord, Run, Span, Trace
 
@@ -74,30 +75,7 @@ TRACE_COLUMNS = (
     "cost_usd",
     "created_at",
 )
-SPAN_COLUMNS = (
-    "id",
-    "span_id",
-    "parent_id",
-    "name",
-    "kind",
-    "status",
-    "status_message",
-    "start_time",
-    "end_time",
-    "metadata",
-    "events",
-    "model",
-    "provider",
-    "tokens_in",
-    "tokens_out",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-)
-
-
-def server_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
+SPAN_COLUMNS = ("id", *SPAN_FIELDS)
 
 
 def json_tree(value: Any, *, limit: int = MAX_TREE_NODES) -> SafeString:
@@ -190,7 +168,7 @@ class LogListView(DashboardView):
         page = keyset_page(filtered.queryset.values(*LOG_COLUMNS), self.request, limit=LIST_LIMIT)
         # Only an empty page asks whether the workspace has any log at all (one index probe).
         has_logs = bool(page.rows) or self.scoped(LogRecord).exists()
-        context.update(filtered=filtered, page=page, has_logs=has_logs, server_url=server_url(self.request))
+        context.update(filtered=filtered, page=page, has_logs=has_logs)
         return context
 
 
@@ -243,7 +221,6 @@ class TraceListView(DashboardView):
             page=page,
             has_traces=has_traces,
             has_logs=has_logs,
-            server_url=server_url(self.request),
         )
         return context
 
@@ -316,7 +293,6 @@ class TraceDetailView(DashboardView):
             truncated=section.truncated,
             max_spans=MAX_SPANS,
             runs=list(self.scoped(Run).filter(trace=trace).only("run_id", "workflow_name", "status")[:10]),
-            server_url=server_url(self.request),
         )
         return context
 
@@ -324,7 +300,7 @@ class TraceDetailView(DashboardView):
         """The span section, rendered once per trace version: every span write bumps ``version``,
         so a finished trace is read from the cache (no span query, no template) on every later
         view, while a trace still receiving spans is never shown stale."""
-        url = server_url(self.request)
+        url = self.server_url
         identity = f"{trace.pk}|{trace.trace_id}|{trace.created_at.isoformat()}|{trace.version}"
         key = "dashboard:trace-spans:" + hashlib.sha256(f"{identity}|{MAX_SPANS}|{url}".encode()).hexdigest()
         section = cache.get(key)
@@ -405,7 +381,7 @@ class RunListView(DashboardView):
         )
         page = keyset_page(rows, self.request, limit=LIST_LIMIT)
         has_runs = bool(page.rows) or self.scoped(Run).exists()
-        context.update(filtered=filtered, page=page, has_runs=has_runs, server_url=server_url(self.request))
+        context.update(filtered=filtered, page=page, has_runs=has_runs)
         return context
 
 

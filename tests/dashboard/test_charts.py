@@ -91,5 +91,7 @@ def test_the_waterfall_places_each_span_on_the_time_axis() -> None:
     assert bars["base"] == [0, 25, 80] and bars["x"] == [100, 50, 0]
     assert bars["marker"]["color"][1] == charts.STATUS_COLOURS["error"]
     assert [row[0] for row in bars["customdata"]] == ["root", "child", "open"]
-    assert figure["layout"]["yaxis"]["ticktext"][1] == "\u2003step child"
+    assert figure["layout"]["yaxis"]["ticktext"][:2] == ["step root", "└ step child"]
+    deep = charts.span_waterfall([span("a"), span("b", "a"), span("c", "b")])
+    assert deep["layout"]["yaxis"]["ticktext"] == ["step a", "└ step b", "· └ step c"]
     assert figure["onclick"] == "select-span"

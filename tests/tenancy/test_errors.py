@@ -92,7 +92,8 @@ def test_a_forbidden_cross_workspace_mint_uses_the_envelope(api, admin):
 # --- 404 ---
 
 
-@pytest.mark.parametrize("route", ["/v1/nope", "/v1/api-keys/", "/v1/", "/nope", "/", "/v1/api-keys/1/x"])
+# ("/" is the dashboard: an anonymous visitor is sent to its sign-in page.)
+@pytest.mark.parametrize("route", ["/v1/nope", "/v1/api-keys/", "/v1/", "/nope", "/v1/api-keys/1/x"])
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "valid-key"])
 def test_an_unknown_route_is_a_json_not_found(api, admin, route, with_key):
     response = api.get(route, key=admin if with_key else None)
