@@ -261,6 +261,11 @@ def with_last_hour(queryset: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
     return queryset.annotate(last_hour=Subquery(last))
 
 
+def most_recently_scored(queryset: QuerySet[Evaluation]) -> Evaluation | None:
+    """The suite whose latest result is the newest, or None when no suite has results."""
+    return with_last_hour(queryset).filter(last_hour__isnull=False).order_by("-last_hour", "id").first()
+
+
 def latest_day_scores(evaluations: list[Evaluation]) -> dict[int, dict[str, Any]]:
     """Per suite (annotated by ``with_last_hour``): the UTC day of its latest results, that day's
     average score, result count and pass rate; one query for the whole list."""

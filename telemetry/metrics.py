@@ -82,6 +82,12 @@ def _runs(workspace_id: str, window: Window) -> QuerySet[Run]:
     )
 
 
+def _traces(workspace_id: str, window: Window) -> QuerySet[Trace]:
+    return Trace.objects.filter(
+        workspace_id=workspace_id, created_at__gte=window.first_hour, created_at__lte=window.end
+    )
+
+
 def _int(value: float | None) -> int:
     """Sums come back as floats from SQLite's overflow-proof TOTAL (see ``SafeSum``)."""
     return int(value or 0)
@@ -172,8 +178,9 @@ def _daily_log_sums(
 def overview(*, workspace_id: str, window: Window, top: int = 10) -> dict[str, Any]:
     """The dashboard's figures for a window: totals, p50/p95 latency over the whole window (the
     days' cached histograms merged), cost and percentiles per day, and the ``top`` prompts by
-    tokens. Three queries when the past days' histograms are cached (the time series' runs and
-    per-version run errors are not needed here, and were most of its cost at 1M logs)."""
+    tokens, and the window's runs and traces. Five queries when the past days' histograms are
+    cached (the time series' runs per day and per-version run errors are not needed here, and were
+    most of its cost at 1M logs)."""
     sums, histograms = _daily_log_sums(workspace_id, window)
     totals: dict[str, float] = defaultdict(float)
     for row in sums.values():
@@ -205,6 +212,8 @@ def overview(*, workspace_id: str, window: Window, top: int = 10) -> dict[str, A
         "p50_latency_ms": p50,
         "p95_latency_ms": p95,
         "active_prompts": _active_prompts(workspace_id),
+        "runs": _runs(workspace_id, window).count(),
+        "traces": _traces(workspace_id, window).count(),
         "daily": daily,
         "top_prompts": list(
             _rollups(workspace_id, window)
@@ -394,12 +403,9 @@ def activity(*, workspace_id: str, window: Window, page: int, limit: int) -> dic
     runs = _runs(workspace_id, window)
     run_counts = runs.aggregate(total=Count("id"), failed=Count("id", filter=Q(status=RunStatus.FAILED)))
     total_runs = run_counts["total"]
-    traces = Trace.objects.filter(
-        workspace_id=workspace_id, created_at__gte=window.first_hour, created_at__lte=window.end
-    )
     summary = {
         "total_runs": total_runs,
-        "total_traces": traces.count(),
+        "total_traces": _traces(workspace_id, window).count(),
         "total_logs": _int(_rollups(workspace_id, window).aggregate(n=SafeSum("request_count"))["n"]),
         "total_evaluations": evaluations_selectors.result_count(
             workspace_id=workspace_id, since=window.first_hour, until=window.end

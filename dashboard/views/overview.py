@@ -13,6 +13,8 @@ from django.utils import timezone
 from config.health import dependency_checks
 from dashboard import charts
 from dashboard.views.base import DashboardView
+from evaluations import selectors as evaluation_selectors
+from evaluations.models import Evaluation
 from telemetry import metrics
 from telemetry.models import Run
 
@@ -57,7 +59,16 @@ class OverviewView(DashboardView):
             .select_related("trace")
             .order_by("-created_at", "-id")[:RECENT_RUNS]
         )
+        evaluation = evaluation_selectors.most_recently_scored(self.scoped(Evaluation))
+        trend = None
+        if evaluation is not None:
+            # The trend's shortest window is a week; the 24h view shows that week.
+            days = "7d" if name == "24h" else name
+            points = evaluation_selectors.trend(evaluation=evaluation, window=days, bucket="day")["points"]
+            trend = charts.score_trend(points, threshold=evaluation.threshold)
         context.update(
+            evaluation=evaluation,
+            evaluation_trend=trend,
             windows=list(WINDOWS),
             window=name,
             figures=figures,

@@ -150,3 +150,41 @@ def test_the_overview_runs_a_fixed_number_of_queries(
     add(30, 2)
     with django_assert_max_num_queries(baseline):
         client.get("/")
+
+
+def test_traces_and_runs_of_the_window_are_counted(client_as, api, make_key) -> None:
+    _, key = make_key("read,write", workspace="acme")
+    for i in range(3):
+        assert api.post("/v1/traces", key=key, workspace="acme", json={"name": f"t{i}"}).status_code == 201
+    api.post("/v1/runs", key=key, workspace="acme", json={"workflow_name": "etl"})
+    _, other = make_key("read,write", workspace="beta")
+    api.post("/v1/traces", key=other, workspace="beta", json={"name": "theirs"})
+    page = client_as("viewer", "acme").get("/").content.decode()
+    assert card(page, "traces") == "3" and card(page, "runs") == "1"
+
+
+def test_the_evaluation_with_results_is_charted(client_as, api, make_key) -> None:
+    _, key = make_key("read,write", workspace="acme")
+    for name in ("older", "newer"):
+        created = api.post(
+            "/v1/evaluations",
+            key=key,
+            workspace="acme",
+            json={"name": name, "prompt_name": "welcome", "threshold": 0.5},
+        )
+        assert created.status_code == 201, created.content
+    results = [{"score": 0.25}, {"score": 0.75}]
+    posted = api.post("/v1/evaluations/newer/results", key=key, workspace="acme", json=results)
+    assert posted.status_code in (201, 202), posted.content
+    page = client_as("viewer", "acme").get("/?window=24h").content.decode()
+    assert ">newer</a>" in page
+    upper, lower, average, threshold = figure(page, "evaluation-trend")["data"]
+    assert len(average["x"]) == 8  # the 24h view shows the trend's week
+    assert average["y"][-1] == pytest.approx(0.5) and upper["y"][-1] == 0.75 and lower["y"][-1] == 0.25
+    assert threshold["y"] == [0.5, 0.5]
+
+
+def test_without_evaluation_results_the_trend_says_so(client_as) -> None:
+    page = client_as("viewer", "acme").get("/").content.decode()
+    assert "No evaluation has results yet." in page
+    assert "evaluation-trend-data" not in page
