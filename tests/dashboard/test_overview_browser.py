@@ -76,3 +76,23 @@ def test_the_sign_in_form_works_in_the_browser(browser, live_server, member) -> 
     page.wait_for_url("**/login")
     context.close()
     assert not errors
+
+
+def test_another_workspaces_pages_are_not_found_in_the_browser(tab_as, api, make_key) -> None:
+    _, key = make_key("read,write", workspace="beta")
+    trace = api.post("/v1/traces", key=key, workspace="beta", json={"name": "beta-secret"}).json()
+    api.post(
+        "/v1/logs",
+        key=key,
+        workspace="beta",
+        json=[log("beta-prompt", tokens_in=1, tokens_out=1, cost=1.0, latency=1)],
+    )
+    tab = tab_as("admin", "acme")
+    tab.allow(r"/traces/")
+    tab.goto(f"/traces/{trace['trace_id']}")
+    assert tab.page.locator("h1").inner_text() == "Not found"
+    for path in ("/", "/traces", "/logs"):
+        tab.goto(path)
+        text = tab.page.locator("main").inner_text()
+        assert "beta-secret" not in text and "beta-prompt" not in text
+    assert tab.page.locator("#workspace-switcher option").all_inner_texts() == ["acme"]
