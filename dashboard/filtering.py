@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -34,8 +35,12 @@ def apply_filters(
     form = filterset.form
     for name, label in shown.items():
         form.fields[name].label = label
-        if isinstance(form.fields[name], TimestampField):
-            form.fields[name].widget.input_type = "datetime-local"
+        field = form.fields[name]
+        if isinstance(field, TimestampField):
+            field.widget.input_type = "datetime-local"
+        elif isinstance(field, forms.ChoiceField):
+            # "Any" rather than django-filter's "---------" for the unset choice.
+            field.choices = [("", "Any"), *((value, label) for value, label in field.choices if value)]
     errors: list[str] = []
     if filterset.is_valid():
         result = filterset.qs

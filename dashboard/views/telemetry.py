@@ -17,14 +17,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.cache import cache
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.html import escape
 from django.utils.safestring import SafeString
 
 from dashboard import charts
-from dashboard.filtering import Filtered, apply_filters
+from dashboard.filtering import apply_filters
 from dashboard.paging import keyset_page
 from dashboard.views.base import DashboardView
 from telemetry.api.representations import SPAN_FIELDS
@@ -126,15 +125,6 @@ def json_tree(value: Any, *, limit: int = MAX_TREE_NODES) -> SafeString:
     return SafeString(f'<ul class="json-tree">{"".join(parts)}</ul>')
 
 
-def filters_for(filterset_class: Any, request: HttpRequest, queryset: Any, shown: dict[str, str]) -> Filtered:
-    """The list's filters through the API's FilterSet; the status choice reads "Any" when unset."""
-    filtered = apply_filters(filterset_class, request, queryset, shown)
-    status = filtered.filterset.form.fields.get("status")
-    if status is not None:
-        status.choices = [("", "Any"), *((value, label) for value, label in status.choices if value)]
-    return filtered
-
-
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
@@ -164,7 +154,7 @@ class LogListView(DashboardView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        filtered = filters_for(LogFilter, self.request, self.scoped(LogRecord), self.filters)
+        filtered = apply_filters(LogFilter, self.request, self.scoped(LogRecord), self.filters)
         page = keyset_page(filtered.queryset.values(*LOG_COLUMNS), self.request, limit=LIST_LIMIT)
         # Only an empty page asks whether the workspace has any log at all (one index probe).
         has_logs = bool(page.rows) or self.scoped(LogRecord).exists()
@@ -212,7 +202,7 @@ class TraceListView(DashboardView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        filtered = filters_for(TraceFilter, self.request, self.scoped(Trace), self.filters)
+        filtered = apply_filters(TraceFilter, self.request, self.scoped(Trace), self.filters)
         page = keyset_page(filtered.queryset.only(*TRACE_COLUMNS), self.request, limit=LIST_LIMIT)
         has_traces = bool(page.rows) or self.scoped(Trace).exists()
         has_logs = has_traces or self.scoped(LogRecord).exists()
@@ -375,7 +365,7 @@ class RunListView(DashboardView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        filtered = filters_for(RunFilter, self.request, self.scoped(Run), self.filters)
+        filtered = apply_filters(RunFilter, self.request, self.scoped(Run), self.filters)
         rows = filtered.queryset.values(
             "id", "run_id", "workflow_name", "status", "created_at", "updated_at", "trace__trace_id"
         )
