@@ -121,3 +121,23 @@ def test_diff_and_render_tryout(tab_as: Any) -> None:
     page.click("button[name=render]")
     page.wait_for_selector("[role=alert]")
     assert "Missing required variables: input." in page.locator("[role=alert]").inner_text()
+
+
+def test_a_label_can_be_moved_with_the_keyboard_alone(tab_as: Any) -> None:
+    seeded()
+    tab = tab_as("editor", "acme")
+    tab.goto("/prompts/support-reply")
+    page = tab.page
+    page.focus("#move-version")
+    page.keyboard.press("End")  # the select's last option: the oldest version, 1.0.0
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.matches('form.label-move button[type=submit]')")
+    page.keyboard.press("Enter")
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    # The dialog takes the focus; Cancel comes first, so a stray Enter changes nothing.
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".message.success")
+    assert production() == "1.0.0"
