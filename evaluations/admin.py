@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from config.admin import ServiceDeleteAdminMixin, ViewOnlyAdminMixin
 from evaluations import rules
 from evaluations.models import Dataset, EvalRun, Evaluation, EvaluationResult
 from evaluations.services import (
@@ -62,16 +63,6 @@ def _pre(value: Any, limit: int | None = None) -> str:
     if value is None:
         return "-"
     return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', _pretty(value, limit))
-
-
-class _ViewOnlyMixin:
-    """Rows written by services only: viewed here, never added or changed by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- suites ---------------------------------------------------------------------------------------
@@ -117,7 +108,7 @@ class EvaluationAddForm(forms.ModelForm):
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
+class EvaluationAdmin(ServiceDeleteAdminMixin, admin.ModelAdmin):
     form = EvaluationAddForm
     list_display = [
         "name",
@@ -198,16 +189,12 @@ class EvaluationAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Evaluation) -> None:
         evaluation_delete(evaluation=obj, actor=actor_from_request(request))
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Evaluation]) -> None:
-        for evaluation in queryset:
-            evaluation_delete(evaluation=evaluation, actor=actor_from_request(request))
-
 
 # --- results --------------------------------------------------------------------------------------
 
 
 @admin.register(EvaluationResult)
-class EvaluationResultAdmin(_ViewOnlyMixin, admin.ModelAdmin):
+class EvaluationResultAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "evaluation",
@@ -249,9 +236,6 @@ class EvaluationResultAdmin(_ViewOnlyMixin, admin.ModelAdmin):
             return ["-created_at", "-id"]
         return ["-id"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # results go with their suite (or run), through the services
-
     @admin.display(description="eval run")
     def eval_run_ref(self, obj: EvaluationResult) -> Any:
         return obj.eval_run_id if obj.eval_run_id is not None else "-"
@@ -265,7 +249,8 @@ class EvaluationResultAdmin(_ViewOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(_ViewOnlyMixin, admin.ModelAdmin):
+class DatasetAdmin(ServiceDeleteAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+    deletable = True
     list_display = ["name", "workspace", "row_count", "description", "created_at"]
     list_filter = ["workspace"]
     list_select_related = ["workspace"]
@@ -314,16 +299,12 @@ class DatasetAdmin(_ViewOnlyMixin, admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
         dataset_delete(dataset=obj, actor=actor_from_request(request))
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
-        for dataset in queryset:
-            dataset_delete(dataset=dataset, actor=actor_from_request(request))
-
 
 # --- evaluation runs ------------------------------------------------------------------------------
 
 
 @admin.register(EvalRun)
-class EvalRunAdmin(_ViewOnlyMixin, admin.ModelAdmin):
+class EvalRunAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "evaluation",
@@ -366,9 +347,6 @@ class EvalRunAdmin(_ViewOnlyMixin, admin.ModelAdmin):
                 "results", "evaluation__criteria"
             )
         return queryset
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # runs go with their suite or dataset, through the services
 
     @admin.display(description="per-row results")
     def pretty_results(self, obj: EvalRun) -> str:

@@ -16,6 +16,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from config.admin import ServiceDeleteAdminMixin, ViewOnlyAdminMixin
 from registry import semver
 from registry.documents import serialize
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion, VersionStatus
@@ -30,21 +31,8 @@ def _version_choices() -> QuerySet[PromptVersion]:
     return PromptVersion.objects.active().select_related("prompt").defer("document")
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """View-only: rows are written by the registry's services, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Prompt)
-class PromptAdmin(_ReadOnlyAdmin):
+class PromptAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "workspace", "active_versions", "latest_version", "label_list"]
     list_filter = ["workspace"]
     list_select_related = ["workspace"]
@@ -93,7 +81,7 @@ class PromptAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PromptVersion)
-class PromptVersionAdmin(_ReadOnlyAdmin):
+class PromptVersionAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["prompt", "version", "status", "author", "short_commit_sha", "created_at"]
     list_filter = ["status", "workspace", "driver"]
     list_select_related = ["prompt"]
@@ -177,7 +165,8 @@ class PromptLabelForm(forms.ModelForm):
 
 
 @admin.register(PromptLabel)
-class PromptLabelAdmin(admin.ModelAdmin):
+class PromptLabelAdmin(ServiceDeleteAdminMixin, admin.ModelAdmin):
+    delete_select_related = ("prompt",)
     form = PromptLabelForm
     list_display = ["name", "prompt", "version_tag", "workspace", "set_by", "updated_at"]
     list_filter = ["workspace"]
@@ -224,13 +213,9 @@ class PromptLabelAdmin(admin.ModelAdmin):
             actor=actor_from_request(request),
         )
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PromptLabel]) -> None:
-        for label in queryset.select_related("prompt"):
-            self.delete_model(request, label)
-
 
 @admin.register(PromptLabelEvent)
-class PromptLabelEventAdmin(_ReadOnlyAdmin):
+class PromptLabelEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "workspace", "prompt", "label", "from_tag", "to_tag", "actor"]
     list_filter = ["workspace"]
     list_select_related = ["workspace", "prompt", "from_version", "to_version"]

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.admin import ServiceDeleteAdminMixin, ViewOnlyAdminMixin
 from telemetry.models import LogRecord, LogRollup, ModelPrice, Run, Span, TelemetrySettings, Trace
 from telemetry.pricing import prices_changed
 from telemetry.services import run_delete, trace_delete
@@ -42,28 +43,18 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[:CAPPED_COUNT].count()
 
 
-class _TelemetryListAdmin(admin.ModelAdmin):
+class _TelemetryListAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only, cheap on huge tables (see the module docstring)."""
 
     show_full_result_count = False
     paginator = CappedCountPaginator
     sortable_by: tuple[str, ...] = ()
     time_ordering: tuple[str, ...] = ("-created_at", "-id")
-    deletable = False  # through the service only (audited), see TraceAdmin and RunAdmin
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         if request.GET.get(WORKSPACE_PARAM):
             return list(self.time_ordering)
         return ["-id"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.deletable and super().has_delete_permission(request, obj)
 
 
 @admin.register(LogRecord)
@@ -90,7 +81,7 @@ class LogRecordAdmin(_TelemetryListAdmin):
     search_help_text = "An exact trace, session or run id (choose a workspace first on large tables)."
 
 
-class SpanInline(admin.TabularInline):
+class SpanInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = Span
     fields = [
         "span_id",
@@ -113,18 +104,9 @@ class SpanInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Span]:
         return super().get_queryset(request).defer("metadata", "events")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Trace)
-class TraceAdmin(_TelemetryListAdmin):
+class TraceAdmin(ServiceDeleteAdminMixin, _TelemetryListAdmin):
     list_display = [
         "trace_id",
         "name",
@@ -159,10 +141,6 @@ class TraceAdmin(_TelemetryListAdmin):
     def delete_model(self, request: HttpRequest, obj: Trace) -> None:
         trace_delete(trace=obj, actor=actor_from_request(request))
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Trace]) -> None:
-        for trace in queryset:
-            trace_delete(trace=trace, actor=actor_from_request(request))
-
 
 @admin.register(Span)
 class SpanAdmin(_TelemetryListAdmin):
@@ -188,7 +166,7 @@ class SpanAdmin(_TelemetryListAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(_TelemetryListAdmin):
+class RunAdmin(ServiceDeleteAdminMixin, _TelemetryListAdmin):
     list_display = ["run_id", "workflow_name", "workspace", "status", "trace", "created_at", "updated_at"]
     list_filter = ["status", "workspace"]
     list_select_related = ["workspace", "trace"]
@@ -198,10 +176,6 @@ class RunAdmin(_TelemetryListAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Run) -> None:
         run_delete(run=obj, actor=actor_from_request(request))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
-        for run in queryset:
-            run_delete(run=run, actor=actor_from_request(request))
 
 
 @admin.register(LogRollup)

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.admin import ServiceDeleteAdminMixin, ViewOnlyAdminMixin
 from tenancy.context import actor_from_request
 from tenancy.models import ApiKey, AuditLog, Membership, Scope, Workspace
 from tenancy.services import (
@@ -27,7 +28,7 @@ from tenancy.services import (
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(ServiceDeleteAdminMixin, admin.ModelAdmin):
     list_display = ["id", "name", "created_at"]
     search_fields = ["id", "name"]
 
@@ -43,10 +44,6 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Workspace) -> None:
         workspace_delete(workspace=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
-        for workspace in queryset:
-            workspace_delete(workspace=workspace)
-
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
         # Deleting a workspace deletes its keys and audit trail by design; those admins refuse
         # deletion one row at a time, which must not veto the workspace's own deletion.
@@ -55,7 +52,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceDeleteAdminMixin, admin.ModelAdmin):
+    delete_select_related = ("user",)
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role", "workspace"]
     autocomplete_fields = ["user", "workspace"]
@@ -68,10 +66,6 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         membership_delete(membership=obj, actor=actor_from_request(request))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
-        for membership in queryset.select_related("user"):
-            membership_delete(membership=membership, actor=actor_from_request(request))
 
 
 class ApiKeyAddForm(forms.ModelForm):
@@ -161,17 +155,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["timestamp", "workspace", "action", "target_id", "api_key_name", "user", "ip_address"]
     list_filter = ["action", "workspace"]
     search_fields = ["target_id", "prompt_name", "api_key_name"]
     date_hierarchy = "timestamp"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
-        return False
