@@ -100,3 +100,18 @@ def test_operators_manage_an_installed_server_from_its_directory(live_servers):
 
     login_page = server.request("GET", "/admin/login/")
     assert login_page.status == 200 and b"csrfmiddlewaretoken" in login_page.body
+
+
+def test_the_installed_server_serves_the_dashboard_and_its_collected_static_files(live_servers):
+    from dashboard.staticfiles import PlotlyFinder
+
+    server = live_servers.start()
+    page = server.request("GET", "/")  # urllib follows the redirect to the sign-in page
+    assert page.status == 200 and b'<form method="post" action="/login">' in page.body
+    plotly = server.request("GET", "/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert plotly.status == 200 and plotly.headers["content-encoding"] == "gzip"
+    plain = server.request("GET", "/static/vendor/plotly.min.js")
+    with open(PlotlyFinder().find("vendor/plotly.min.js"), "rb") as source:
+        assert plain.body == source.read()
+    assert server.request("GET", "/static/dashboard/app.css").status == 200
+    assert server.stop() == 0
