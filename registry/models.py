@@ -133,3 +133,10 @@ class PromptLabelEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt.name}:{self.label}"
+
+    @property
+    def action(self) -> str:
+        """What the event did, in the history's words: create, move or delete."""
+        if self.to_version_id is None:
+            return "delete"
+        return "create" if self.from_version_id is None else "move"

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import pystache
+from pystache.parser import ParsingError
 
 
 class _PromptRenderer(pystache.Renderer):  # type: ignore[misc]
@@ -68,10 +69,18 @@ def _plain(template: str) -> _Plain | None:
     return _Plain(pieces)
 
 
+class TemplateError(ValueError):
+    """A template Mustache cannot parse. Versions are stored as sent (as upstream does), so this is
+    found when one is rendered."""
+
+
 @lru_cache(maxsize=4096)
 def _parsed(template: str) -> Any:
     # Prompts are rendered far more often than they change: parse each template text once.
-    return _plain(template) or pystache.parse(template)
+    try:
+        return _plain(template) or pystache.parse(template)
+    except (ParsingError, IndexError) as exc:  # IndexError: pystache on a malformed "{{= =}}"
+        raise TemplateError(str(exc)) from exc
 
 
 def render_template(template: str, variables: dict[str, Any], partials: dict[str, str] | None = None) -> str:

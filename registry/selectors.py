@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Trunc
 
-from config.api import ApiError, not_found
+from config.api import ApiError, not_found, validation_failed
+from registry import documents
 from registry.cache import PromptPointers, ResolvedVersion, prompt_cache
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
+from registry.rendering import TemplateError, render_document
 
 
 def prompt_pointers(*, workspace_id: str, name: str) -> PromptPointers:
@@ -32,6 +36,34 @@ def prompt_resolve(
     if resolved is None:
         raise ApiError(404, "NOT_FOUND", "Prompt not found", {"name": name, "version": target})
     return resolved
+
+
+def require_variables(document: dict[str, Any], variables: dict[str, Any]) -> None:
+    """Upstream's 400 when a required variable has no value."""
+    missing = documents.missing_required(document, variables)
+    if missing:
+        raise ApiError(400, "BAD_REQUEST", f"Missing required variables: {', '.join(missing)}")
+
+
+def rendered(document: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """The document with its templates rendered; a template that does not parse is a 422."""
+    try:
+        return render_document(document, variables)
+    except TemplateError as exc:
+        raise validation_failed([f"The template does not parse: {exc}"]) from None
+
+
+def prompt_render(document: dict[str, Any], given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document rendered with its declared defaults overlaid by ``given``, and the variables
+    used: 422 for values of the wrong type, 400 for a missing required one."""
+    definitions = document.get("variables") or {}
+    defaults = {k: d["default"] for k, d in definitions.items() if isinstance(d, dict) and "default" in d}
+    variables = {**defaults, **given}
+    type_errors = documents.variable_type_errors(document, given)
+    if type_errors:
+        raise validation_failed(type_errors)
+    require_variables(document, variables)
+    return rendered(document, variables), variables
 
 
 def prompts_with_versions(queryset: QuerySet[Prompt], *, q: str | None = None) -> QuerySet[Prompt]:

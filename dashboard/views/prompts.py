@@ -16,14 +16,12 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
-from pystache.parser import ParsingError
 
 from config.api import ApiError
 from dashboard.paging import numbered_page
 from dashboard.views.base import DashboardView, error_messages
 from registry import documents, selectors, semver, services
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
-from registry.rendering import render_document
 
 # The API's limit on ``q``, so that a search the dashboard accepts is one the API accepts too.
 MAX_QUERY = 256
@@ -357,8 +355,6 @@ class PromptLabelHistoryView(_PromptPage):
         )
         if not page.rows and current is None:
             raise Http404("No such label")
-        for event in page.rows:
-            event.action = _event_action(event)
         context.update(label=label, current=current, page=page, title=f"{self.name} · {label}")
         return context
 
@@ -407,18 +403,11 @@ class PromptRenderView(_PromptPage):
 
 
 def _render(document: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    problems = documents.variable_type_errors(document, values)
-    missing = documents.missing_required(document, values)
-    if missing:
-        problems.append(f"Missing required variables: {', '.join(missing)}.")
-    if problems:
-        return None, problems
+    # The API's render: the same defaults, type checks, required variables and parse errors.
     try:
-        return render_document(document, values), []
-    except ParsingError as exc:
-        return None, [f"The template does not parse: {exc}"]
-    except Exception as exc:  # pystache raises a bare Exception for some malformed tags
-        return None, [f"The template cannot be rendered: {exc}"]
+        return selectors.prompt_render(document, values)[0], []
+    except ApiError as exc:
+        return None, error_messages(exc)
 
 
 def _describe(definition: dict[str, Any]) -> dict[str, Any]:
@@ -437,13 +426,6 @@ def _variable_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": name, **_describe(definition if isinstance(definition, dict) else {})}
         for name, definition in declared.items()
     ]
-
-
-def _event_action(event: PromptLabelEvent) -> str:
-    # The words the API's history uses for the same rows.
-    if event.to_version_id is None:
-        return "delete"
-    return "create" if event.from_version_id is None else "move"
 
 
 urlpatterns = [

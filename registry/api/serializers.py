@@ -75,17 +75,12 @@ class PromptLabelEventSerializer(serializers.ModelSerializer[PromptLabelEvent]):
     prompt_name = serializers.CharField(source="prompt.name")
     from_version = serializers.CharField(source="from_version.version", default=None)
     to_version = serializers.CharField(source="to_version.version", default=None)
-    action = serializers.SerializerMethodField()
+    action = serializers.CharField(read_only=True)
     created_at = UnixSecondsField()
 
     class Meta:
         model = PromptLabelEvent
         fields = ["id", "prompt_name", "label", "action", "from_version", "to_version", "actor", "created_at"]
-
-    def get_action(self, obj: PromptLabelEvent) -> str:
-        if obj.to_version_id is None:
-            return "delete"
-        return "create" if obj.from_version_id is None else "move"
 
 
 class LabelInputSerializer(serializers.Serializer[Any]):

@@ -23,7 +23,6 @@ from registry.api.serializers import (
 )
 from registry.cache import ResolvedVersion
 from registry.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
-from registry.rendering import render_document
 from tenancy.api.base import ScopedViewSet
 from tenancy.context import actor_from_request
 from tenancy.models import Scope
@@ -38,12 +37,6 @@ def _query_variables(request: Request) -> dict[str, Any]:
         for key, value in request.query_params.items()
         if key.startswith(_VARIABLE_PREFIX) and key.endswith(_VARIABLE_SUFFIX)
     }
-
-
-def _missing_required(document: dict[str, Any], variables: dict[str, Any]) -> None:
-    missing = documents.missing_required(document, variables)
-    if missing:
-        raise ApiError(400, "BAD_REQUEST", f"Missing required variables: {', '.join(missing)}")
 
 
 class PromptViewSet(mixins.ListModelMixin, ScopedViewSet):
@@ -88,9 +81,9 @@ class PromptViewSet(mixins.ListModelMixin, ScopedViewSet):
         content = resolved.document
         if params.get("render") != "false":
             variables = _query_variables(request)
-            _missing_required(content, variables)
+            selectors.require_variables(content, variables)
             if variables:
-                content = render_document(content, variables)
+                content = selectors.rendered(content, variables)
         return Response({"content": content, "version": version_record(resolved)})
 
     @action(detail=True, methods=["post"])
@@ -100,12 +93,7 @@ class PromptViewSet(mixins.ListModelMixin, ScopedViewSet):
         args = data.validated_data
         resolved = self._resolve(name, args.get("version"), args.get("label"))
         document = resolved.document
-        variables = {**_defaults(document), **args["variables"]}
-        type_errors = documents.variable_type_errors(document, args["variables"])
-        if type_errors:
-            raise validation_failed(type_errors)
-        _missing_required(document, variables)
-        rendered = render_document(document, variables)
+        rendered, variables = selectors.prompt_render(document, args["variables"])
         body: dict[str, Any] = {**version_record(resolved), "type": document.get("type", "chat")}
         if body["type"] == "text":
             body["text"] = rendered["template"]
@@ -131,11 +119,6 @@ class PromptViewSet(mixins.ListModelMixin, ScopedViewSet):
             tofile=f"prompts/{name}/{new.version}.json",
         )
         return Response({"name": name, "from": old.version, "to": new.version, "diff": "".join(lines)})
-
-
-def _defaults(document: dict[str, Any]) -> dict[str, Any]:
-    definitions = document.get("variables") or {}
-    return {k: d["default"] for k, d in definitions.items() if isinstance(d, dict) and "default" in d}
 
 
 class PromptVersionViewSet(mixins.ListModelMixin, ScopedViewSet):

@@ -457,7 +457,8 @@ def test_viewer_renders_a_version(client_as) -> None:
 def test_render_errors_are_shown_plainly(client_as) -> None:
     seeded()
     client = client_as("viewer", "acme")
-    assert "Missing required variables: input." in render(client, render="1")
+    # The API's words, as the render endpoint answers.
+    assert "Missing required variables: input" in render(client, render="1")
     create("counter", "1.0.0", variables={"n": {"type": "number", "required": True}})
     assert "n must be a number such as 3 or 0.5." in render(
         client, "counter", render="1", **{"variables[n]": "x"}

@@ -120,7 +120,7 @@ def test_diff_and_render_tryout(tab_as: Any) -> None:
     page.fill("textarea[name='variables[input]']", "")
     page.click("button[name=render]")
     page.wait_for_selector("[role=alert]")
-    assert "Missing required variables: input." in page.locator("[role=alert]").inner_text()
+    assert "Missing required variables: input" in page.locator("[role=alert]").inner_text()
 
 
 def test_a_label_can_be_moved_with_the_keyboard_alone(tab_as: Any) -> None:

@@ -505,3 +505,13 @@ def test_a_dotted_query_variable_is_a_flat_name_not_a_path(api, key):
     assert contents(get(api, key, "dotted", **{"variables[user.name]": "Ann"})) == ["[]"]
     response = render(api, key, "dotted", variables={"user": {"name": "Ann"}})
     assert response.json()["messages"][0]["content"] == "[Ann]"
+
+
+@pytest.mark.parametrize("template", ["a {{#open}}b{{/close}}", "{{= | =}}"])
+def test_a_stored_template_that_does_not_parse_is_a_422_not_a_500(api, key, template):
+    # Versions are stored as sent (as upstream does); the error surfaces when one is rendered.
+    create(api, key, name="broken", messages=[{"role": "user", "content": template}])
+    (message,) = fields_of(render(api, key, name="broken", variables={"open": True}))
+    assert message.startswith("The template does not parse: ")
+    assert fields_of(get(api, key, name="broken", **{"variables[open]": "1"})) == [message]
+    assert get(api, key, name="broken", render="false").status_code == 200
