@@ -23,7 +23,8 @@ class Page:
     errors: list[str] = field(default_factory=list)
 
 
-def _url(request: HttpRequest, **changes: Any) -> str:
+def page_url(request: HttpRequest, **changes: Any) -> str:
+    """This page's address with ``changes`` to its query (None removes a parameter)."""
     params = request.GET.copy()
     for name, value in changes.items():
         if value is None:
@@ -38,11 +39,11 @@ def keyset_page(queryset: Any, request: HttpRequest, *, limit: int = 50) -> Page
     try:
         rows, next_cursor = keyset_rows(queryset, cursor, limit)
     except ApiError:
-        return Page(rows=[], first_url=_url(request, cursor=None), errors=["That page link has expired."])
+        return Page(rows=[], first_url=page_url(request, cursor=None), errors=["That page link has expired."])
     return Page(
         rows=rows,
-        next_url=_url(request, cursor=next_cursor) if next_cursor else None,
-        first_url=_url(request, cursor=None) if cursor else None,
+        next_url=page_url(request, cursor=next_cursor) if next_cursor else None,
+        first_url=page_url(request, cursor=None) if cursor else None,
     )
 
 
@@ -50,7 +51,7 @@ def numbered_page(queryset: Any, request: HttpRequest, *, limit: int = 50) -> Pa
     page = Paginator(queryset, limit).get_page(request.GET.get("page"))
     return Page(
         rows=list(page.object_list),
-        next_url=_url(request, page=page.next_page_number()) if page.has_next() else None,
-        prev_url=_url(request, page=page.previous_page_number()) if page.has_previous() else None,
+        next_url=page_url(request, page=page.next_page_number()) if page.has_next() else None,
+        prev_url=page_url(request, page=page.previous_page_number()) if page.has_previous() else None,
         summary=f"Page {page.number} of {page.paginator.num_pages}" if page.paginator.num_pages > 1 else "",
     )

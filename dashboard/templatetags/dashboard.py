@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
 from django.http import HttpRequest
+
+from dashboard.paging import page_url
 
 register = template.Library()
 NONE = "–"
@@ -47,12 +50,21 @@ def pct(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f} %"
 
 
+def ms_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start) / timedelta(milliseconds=1)
+
+
 @register.filter
 def duration(start: datetime | None, end: datetime | None) -> str:
     """``start|duration:end`` in ms or s; "–" when either end is missing."""
-    if start is None or end is None:
-        return NONE
-    return ms((end - start) / timedelta(milliseconds=1))
+    return ms(ms_between(start, end))
+
+
+def pretty_json(value: Any, indent: int = 2) -> str:
+    """JSON for reading: indented, non-ASCII characters as themselves."""
+    return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
 @register.simple_tag(takes_context=True)
@@ -60,12 +72,4 @@ def query(context: dict[str, Any], **changes: Any) -> str:
     """This page's query string with ``changes`` applied (None removes a parameter), e.g. the
     window tabs: ``{% query window="24h" %}``. A page cursor never survives a change."""
     request: HttpRequest = context["request"]
-    params = request.GET.copy()
-    params.pop("cursor", None)
-    params.pop("page", None)
-    for name, value in changes.items():
-        if value is None:
-            params.pop(name, None)
-        else:
-            params[name] = str(value)
-    return f"?{params.urlencode()}"
+    return page_url(request, cursor=None, page=None, **changes)

@@ -79,9 +79,10 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         return queryset.filter(workspace_id=self.workspace_id)
 
     def scoped_or_404(self, source: type[M] | QuerySet[M], **lookup: Any) -> M:
+        queryset = self.scoped(source)
         try:
-            return self.scoped(source).get(**lookup)
-        except (self.scoped(source).model.DoesNotExist, ValueError):
+            return queryset.get(**lookup)
+        except (queryset.model.DoesNotExist, ValueError):
             raise Http404("Not found in this workspace") from None
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from config.api import ApiError
 from config.errors import Conflict
 from dashboard import charts
 from dashboard.filtering import apply_filters
-from dashboard.paging import Page, keyset_page, numbered_page
+from dashboard.paging import Page, keyset_page, numbered_page, page_url
+from dashboard.templatetags.dashboard import pretty_json
 from dashboard.views.base import DashboardView, error_messages
 from evaluations import selectors, services
 from evaluations.filters import DatasetFilter, EvaluationFilter
@@ -215,7 +216,7 @@ class EvaluationView(DashboardView):
         context.update(
             title=evaluation.name,
             evaluation=evaluation,
-            criteria_json=json.dumps(evaluation.criteria, ensure_ascii=False, indent=2),
+            criteria_json=pretty_json(evaluation.criteria),
             windows=list(selectors.WINDOWS),
             window=window,
             has_results=any(point["count"] for point in trend["points"]),
@@ -274,15 +275,10 @@ class DatasetsView(DashboardView):
 
 
 def _json(value: Any) -> str | None:
+    # A dataset's text input is shown as it is; structured values compactly indented.
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, indent=1)
-
-
-def _page_url(request: HttpRequest, number: int) -> str:
-    params = request.GET.copy()
-    params["page"] = str(number)
-    return f"?{params.urlencode()}"
+    return pretty_json(value, indent=1)
 
 
 class DatasetView(DashboardView):
@@ -322,8 +318,8 @@ class DatasetView(DashboardView):
                 {"position": row.position, "input": _json(row.input), "expected": _json(row.expected_output)}
                 for row in rows
             ],
-            next_url=_page_url(self.request, number + 1) if number < pages else None,
-            prev_url=_page_url(self.request, number - 1) if number > 1 else None,
+            next_url=page_url(self.request, page=number + 1) if number < pages else None,
+            prev_url=page_url(self.request, page=number - 1) if number > 1 else None,
             summary=f"Page {number} of {pages}" if pages > 1 else "",
         )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +24,7 @@ from django.utils.safestring import SafeString
 from dashboard import charts
 from dashboard.filtering import apply_filters
 from dashboard.paging import keyset_page
+from dashboard.templatetags.dashboard import ms_between, pretty_json
 from dashboard.views.base import DashboardView
 from telemetry.api.representations import SPAN_FIELDS
 from telemetry.filters import LogFilter, RunFilter, TraceFilter
@@ -123,16 +123,6 @@ def json_tree(value: Any, *, limit: int = MAX_TREE_NODES) -> SafeString:
     if not parts:
         return SafeString("")
     return SafeString(f'<ul class="json-tree">{"".join(parts)}</ul>')
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-
-
-def _ms(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start) / timedelta(milliseconds=1)
 
 
 # --- logs -------------------------------------------------------------------------------------------
@@ -315,8 +305,8 @@ class TraceDetailView(DashboardView):
                 **vars(span),
                 "href": "?" + urlencode({"span": span.span_id}),
                 "parent_href": "?" + urlencode({"span": span.parent_id}) if span.parent_id else "",
-                "offset_ms": _ms(origin, span.start_time),
-                "duration_ms": _ms(span.start_time, span.end_time),
+                "offset_ms": ms_between(origin, span.start_time),
+                "duration_ms": ms_between(span.start_time, span.end_time),
                 "attributes": json_tree(span.metadata or {}),
                 "events": _events(span.events),
             }
@@ -386,7 +376,7 @@ class RunDetailView(DashboardView):
         context.update(
             title=f"Run {run.run_id}",
             run=run,
-            duration_ms=_ms(run.created_at, run.updated_at),
+            duration_ms=ms_between(run.created_at, run.updated_at),
             input_json=pretty_json(run.input) if run.input is not None else None,
             output_json=pretty_json(run.output) if run.output is not None else None,
             metadata_json=pretty_json(run.metadata) if run.metadata else None,
