@@ -17,6 +17,15 @@ def logged(api, make_key) -> None:
     assert api.post("/v1/logs", key=key, workspace="acme", json=logs).status_code == 202
     for name in ("nightly-etl", "support-agent"):
         api.post("/v1/runs", key=key, workspace="acme", json={"workflow_name": name, "status": "completed"})
+    suite = {"name": "quality", "prompt_name": "welcome", "threshold": 0.6}
+    assert api.post("/v1/evaluations", key=key, workspace="acme", json=suite).status_code == 201
+    results = [{"score": score} for score in (0.4, 0.7, 0.9)]
+    assert api.post(
+        "/v1/evaluations/quality/results", key=key, workspace="acme", json=results
+    ).status_code in (
+        201,
+        202,
+    )
 
 
 def test_the_overview_draws_both_charts_and_switches_windows(tab_as, logged) -> None:
@@ -26,6 +35,9 @@ def test_the_overview_draws_both_charts_and_switches_windows(tab_as, logged) -> 
     page.wait_for_selector("#cost-latency svg.main-svg")
     page.wait_for_selector("#tokens-by-prompt svg.main-svg")
     assert page.locator("#tokens-by-prompt .bars path").count() >= 4  # two prompts, in and out
+    page.wait_for_selector("#evaluation-trend svg.main-svg")
+    # Band (two lines), average and threshold: four traces.
+    assert page.locator("#evaluation-trend .scatterlayer .trace").count() == 4
     assert page.locator("[data-card=requests]").inner_text() == "25"
     tab.screenshot("overview")
     page.get_by_role("link", name="30d").click()
