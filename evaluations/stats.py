@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from statistics import NormalDist
@@ -151,6 +151,32 @@ def summary_from_moments(n: int, total: float, total_sq: float, passed: int, jud
     )
 
 
+def _result_builder(metric: str, test: str, baseline: str, candidate: str) -> Callable[..., Difference]:
+    """A ``Difference`` of one metric between two versions, from the figures a test could compute."""
+
+    def result(
+        difference: float | None,
+        ci: tuple[float, float] | None = None,
+        p_value: float | None = None,
+        df: float | None = None,
+        note: str | None = None,
+    ) -> Difference:
+        return Difference(
+            metric=metric,
+            baseline=baseline,
+            candidate=candidate,
+            difference=difference,
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
+            p_value=p_value,
+            test=test,
+            df=df,
+            note=note,
+        )
+
+    return result
+
+
 def welch(
     baseline: Summary,
     candidate: Summary,
@@ -168,25 +194,7 @@ def welch(
     """
     _check_confidence(confidence)
 
-    def result(
-        difference: float | None,
-        ci: tuple[float, float] | None = None,
-        p_value: float | None = None,
-        df: float | None = None,
-        note: str | None = None,
-    ) -> Difference:
-        return Difference(
-            metric="mean",
-            baseline=baseline_name,
-            candidate=candidate_name,
-            difference=difference,
-            ci_low=ci[0] if ci else None,
-            ci_high=ci[1] if ci else None,
-            p_value=p_value,
-            test="welch_t",
-            df=df,
-            note=note,
-        )
+    result = _result_builder("mean", "welch_t", baseline_name, candidate_name)
 
     short = [
         f"{name} has {s.n}"
@@ -251,24 +259,7 @@ def two_proportions(
     """
     _check_confidence(confidence)
 
-    def result(
-        difference: float | None,
-        ci: tuple[float, float] | None = None,
-        p_value: float | None = None,
-        note: str | None = None,
-    ) -> Difference:
-        return Difference(
-            metric="pass_rate",
-            baseline=baseline_name,
-            candidate=candidate_name,
-            difference=difference,
-            ci_low=ci[0] if ci else None,
-            ci_high=ci[1] if ci else None,
-            p_value=p_value,
-            test="two_proportion_z",
-            df=None,
-            note=note,
-        )
+    result = _result_builder("pass_rate", "two_proportion_z", baseline_name, candidate_name)
 
     unjudged = [name for name, s in ((baseline_name, baseline), (candidate_name, candidate)) if not s.judged]
     if unjudged:
