@@ -16,7 +16,7 @@ from dashboard.views.base import DashboardView
 from evaluations import selectors as evaluation_selectors
 from evaluations.models import Evaluation
 from telemetry import metrics
-from telemetry.models import Run
+from telemetry.models import LogRecord, Run
 
 # The API's windows (7/30/90 days) and a last-24-hours view for the day's incident.
 WINDOWS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
@@ -56,7 +56,6 @@ class OverviewView(DashboardView):
         runs = (
             self.scoped(Run)
             .filter(created_at__gte=window.first_hour)
-            .select_related("trace")
             .order_by("-created_at", "-id")[:RECENT_RUNS]
         )
         evaluation = evaluation_selectors.most_recently_scored(self.scoped(Evaluation))
@@ -78,7 +77,8 @@ class OverviewView(DashboardView):
             else None,
             recent_runs=list(runs),
             health=health_panel(),
-            has_logs=metrics.log_count(workspace_id=self.workspace_id) > 0,
+            # Only a window without requests asks whether the workspace ever logged (an index probe).
+            has_logs=figures["requests"] > 0 or self.scoped(LogRecord).exists(),
         )
         return context
 
